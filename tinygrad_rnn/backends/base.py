@@ -1,0 +1,53 @@
+"""The backend interface: everything an op needs that differs between devices.
+
+A backend owns one device. Ops reach the array library through ``backend.xp``
+(``numpy`` or ``cupy``, which share an API) and call the few helpers below
+for what the two libraries do differently. Nothing outside ``backends/``
+asks which library it is talking to.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Backend:
+    """One device: its array module, host transfers, scatter-add and random numbers."""
+
+    #: the array module (``numpy`` or ``cupy``)
+    xp = np
+    #: the device string users see, e.g. ``"cpu"`` or ``"cuda:0"``
+    device = "cpu"
+
+    def asarray(self, data, dtype=None):
+        """Put host data (lists, scalars, NumPy arrays) on this device."""
+        raise NotImplementedError
+
+    def to_host(self, array) -> np.ndarray:
+        """Return a NumPy copy of an array of this device (the only way back to the host)."""
+        raise NotImplementedError
+
+    def is_array(self, obj) -> bool:
+        """True when ``obj`` is an array that lives on this backend's device."""
+        raise NotImplementedError
+
+    def scatter_add(self, target, index, values) -> None:
+        """In place ``target[index] += values``, adding repeated indices up (unlike ``+=``)."""
+        raise NotImplementedError
+
+    def seed(self, seed: int) -> None:
+        """Restart this device's random number generator from ``seed``."""
+        raise NotImplementedError
+
+    def randn(self, shape, dtype):
+        """Standard normal samples of ``shape`` and ``dtype`` from this device's generator."""
+        raise NotImplementedError
+
+    def rand(self, shape, dtype):
+        """Uniform samples in [0, 1) of ``shape`` and ``dtype`` from this device's generator."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for queued device work to finish (a no-op on the CPU); for timing."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.device}>"

@@ -1,0 +1,76 @@
+"""The CUDA backend: CuPy arrays on one GPU.
+
+CuPy is imported only when a ``cuda`` device is first asked for, so the CPU
+backend works on machines without it. CuPy refuses implicit conversion of its
+arrays to NumPy; we keep that: the only way to the host is :meth:`to_host`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend
+
+INSTALL_HINT = 'pip install "tinygrad_rnn[cuda12]"  (or "tinygrad_rnn[cuda13]" for CUDA 13)'
+
+
+def import_cupy():
+    """Import CuPy or raise an error that says what is missing and how to install it."""
+    try:
+        import cupy
+    except ImportError as exc:
+        raise RuntimeError(
+            f"device 'cuda' needs CuPy, which is not installed ({exc}). Install it with: {INSTALL_HINT}"
+        ) from None
+    return cupy
+
+
+class CupyBackend(Backend):
+    """Arrays are ``cupy.ndarray`` objects on GPU ``index``."""
+
+    def __init__(self, index: int = 0):
+        cupy = import_cupy()
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # the CUDA driver itself is missing or broken
+            raise RuntimeError(f"device 'cuda:{index}': no usable CUDA GPU ({exc})") from None
+        if count == 0:
+            raise RuntimeError(f"device 'cuda:{index}': CuPy is installed but no CUDA GPU is present")
+        if not 0 <= index < count:
+            raise RuntimeError(f"device 'cuda:{index}': only {count} CUDA GPU(s) present (cuda:0..cuda:{count - 1})")
+        self.xp = cupy
+        self.index = index
+        self.device = f"cuda:{index}"
+        self._cuda_device = cupy.cuda.Device(index)
+        self._seed = 0
+        with self._cuda_device:
+            self._rng = cupy.random.RandomState(0)
+
+    def asarray(self, data, dtype=None):
+        with self._cuda_device:
+            return self.xp.asarray(data, dtype=dtype)
+
+    def to_host(self, array) -> np.ndarray:
+        return self.xp.asnumpy(array)
+
+    def is_array(self, obj) -> bool:
+        return isinstance(obj, self.xp.ndarray) and obj.device.id == self.index
+
+    def scatter_add(self, target, index, values) -> None:
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+
+    def seed(self, seed: int) -> None:
+        with self._cuda_device:
+            self._rng = self.xp.random.RandomState(seed)
+
+    def randn(self, shape, dtype):
+        with self._cuda_device:
+            return self._rng.standard_normal(shape, dtype=np.dtype(dtype))
+
+    def rand(self, shape, dtype):
+        with self._cuda_device:
+            return self._rng.random_sample(shape, dtype=np.dtype(dtype))
+
+    def synchronize(self) -> None:
+        self._cuda_device.synchronize()

@@ -1,0 +1,26 @@
+"""Data sets and batching for the recurrent-network examples (pure NumPy).
+
+* :mod:`.text` -- character language modelling: vocabulary, corpora, TBPTT batches.
+* :mod:`.addition` -- seq2seq decimal addition ("535+61" -> "596").
+* :mod:`.binary` -- bit-by-bit binary addition.
+* :mod:`.timeseries` -- hourly temperature forecasting.
+* :mod:`.digits` -- 8x8 digit images read row by row.
+"""
+
+from .addition import (ADDITION_CHARS, START_TOKEN, AdditionData, make_addition_data,
+                       split_addition_data)
+from .binary import bits_to_int, int_to_bits, make_binary_addition
+from .digits import DigitsSplit, load_digits_sequences
+from .text import batchify, load_text, split_text, stdlib_corpus, tbptt_batches
+from .timeseries import (Normalizer, load_seattle_temps, make_windows, naive_forecast_mae,
+                         split_series)
+from .vocab import CharVocab
+
+__all__ = [
+    "CharVocab", "load_text", "stdlib_corpus", "split_text", "batchify", "tbptt_batches",
+    "START_TOKEN", "ADDITION_CHARS", "AdditionData", "make_addition_data",
+    "split_addition_data",
+    "int_to_bits", "bits_to_int", "make_binary_addition",
+    "load_seattle_temps", "split_series", "make_windows", "Normalizer", "naive_forecast_mae",
+    "DigitsSplit", "load_digits_sequences",
+]

@@ -1,0 +1,120 @@
+"""Reductions (sum, mean, max, min, var) and the softmax family.
+
+``axis`` is always a tuple of non-negative ints or ``None`` here; the Tensor
+methods normalise PyTorch's ``dim`` argument before calling these.
+"""
+from __future__ import annotations
+
+from ..autograd import Function
+
+
+def _keepdims_shape(shape, axis):
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else n for i, n in enumerate(shape))
+
+
+def _count(shape, axis):
+    if axis is None:
+        axis = range(len(shape))
+    count = 1
+    for i in axis:
+        count *= shape[i]
+    return count
+
+
+class Sum(Function):
+    def forward(self, x, axis=None, keepdim=False):
+        self.in_shape = x.shape
+        self.axis = axis
+        return x.sum(axis=axis, keepdims=keepdim)
+
+    def backward(self, g):
+        g = g.reshape(_keepdims_shape(self.in_shape, self.axis))
+        return self.xp.broadcast_to(g, self.in_shape)
+
+
+class Mean(Function):
+    def forward(self, x, axis=None, keepdim=False):
+        self.in_shape = x.shape
+        self.axis = axis
+        return x.mean(axis=axis, keepdims=keepdim)
+
+    def backward(self, g):
+        g = g.reshape(_keepdims_shape(self.in_shape, self.axis)) / _count(self.in_shape, self.axis)
+        return self.xp.broadcast_to(g, self.in_shape)
+
+
+class Max(Function):
+    """Max over ``axis``; tied maxima share the gradient equally."""
+
+    reducer = "max"
+
+    def forward(self, x, axis=None, keepdim=False):
+        if x.size == 0:
+            raise ValueError(f"{self.reducer}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
+        self.axis = axis
+        out = getattr(x, self.reducer)(axis=axis, keepdims=True)
+        mask = x == out
+        self.save_for_backward(mask)
+        return out if keepdim else out.reshape(tuple(n for i, n in enumerate(out.shape) if axis is not None and i not in axis))
+
+    def backward(self, g):
+        (mask,) = self.saved
+        g = g.reshape(_keepdims_shape(mask.shape, self.axis))
+        count = mask.sum(axis=self.axis, keepdims=True).astype(g.dtype)
+        return mask * (g / count)
+
+
+class Min(Max):
+    reducer = "min"
+
+
+class Var(Function):
+    """Variance with Bessel's ``correction`` (1 = unbiased, PyTorch's default)."""
+
+    def forward(self, x, axis=None, keepdim=False, correction=1):
+        n = _count(x.shape, axis)
+        if n - correction <= 0:
+            raise ValueError(f"var: needs more than {correction} element(s) along the reduced dims, got {n}")
+        centred = x - x.mean(axis=axis, keepdims=True)
+        self.axis = axis
+        self.denominator = n - correction
+        self.save_for_backward(centred)
+        return (centred * centred).sum(axis=axis, keepdims=keepdim) / self.denominator
+
+    def backward(self, g):
+        (centred,) = self.saved
+        g = g.reshape(_keepdims_shape(centred.shape, self.axis))
+        return centred * (g * (2 / self.denominator))
+
+
+class Softmax(Function):
+    """exp(x - max) / Σ exp(x - max) along ``axis``; backward y ⊙ (g - Σ g ⊙ y)."""
+
+    def forward(self, x, axis):
+        self.axis = axis
+        shifted = x - x.max(axis=axis, keepdims=True)
+        out = self.xp.exp(shifted)
+        out /= out.sum(axis=axis, keepdims=True)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (y,) = self.saved
+        return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """x - max - log Σ exp(x - max) along ``axis``; backward g - softmax ⊙ Σ g."""
+
+    def forward(self, x, axis):
+        self.axis = axis
+        shifted = x - x.max(axis=axis, keepdims=True)
+        out = shifted - self.xp.log(self.xp.exp(shifted).sum(axis=axis, keepdims=True))
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, g):
+        (y,) = self.saved
+        return g - self.xp.exp(y) * g.sum(axis=self.axis, keepdims=True)

@@ -1,0 +1,707 @@
+"""The ``Tensor``: an array on a device, plus what autograd needs to know about it.
+
+A tensor holds ``data`` (a NumPy or CuPy array), the backend of its device,
+``requires_grad``, ``grad``, and, when an op made it while the tape was
+recording, its creator function. Methods follow PyTorch's names and argument
+conventions; each differentiable method is one :class:`Function` from
+``tinygrad_rnn.ops``.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from . import autograd
+from .backends import get_backend
+from .ops import elementwise as ew
+from .ops import linalg, reduce, shape as shape_ops
+
+float16, float32, float64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+int32, int64, bool_ = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_)
+_DTYPE_NAMES = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32, "bool": bool_}
+
+
+def as_dtype(dtype) -> np.dtype:
+    """Turn ``float32``, ``"float32"``, ``np.float32`` or ``"long"`` into a NumPy dtype."""
+    if isinstance(dtype, str) and dtype in _DTYPE_NAMES:
+        return _DTYPE_NAMES[dtype]
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"unknown dtype {dtype!r}: expected e.g. tinygrad_rnn.float32, 'float64' or 'int64'") from None
+
+
+def _host_default_dtype(data):
+    """PyTorch's rule for Python data: floats become float32, ints int64, bools bool."""
+    flat = data
+    while isinstance(flat, (list, tuple)) and flat:
+        flat = flat[0]
+    array = np.asarray(data)
+    if array.dtype.kind == "f" or (array.dtype == object and isinstance(flat, float)):
+        return float32
+    return None
+
+
+def _promoted_dtype(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promotion between two tensors: float beats int beats bool, wider beats narrower."""
+    if a == b:
+        return a
+    rank = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+    if rank[a.kind] != rank[b.kind]:
+        return a if rank[a.kind] > rank[b.kind] else b
+    return np.promote_types(a, b)
+
+
+def _normalize_dims(dim, ndim, op):
+    """PyTorch ``dim`` (int, tuple or None) → a sorted tuple of non-negative axes, or None."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not isinstance(d, (int, np.integer)):
+            raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {dim!r}")
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s)")
+        out.append(int(d) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dim {dim!r} repeats a dimension")
+    return tuple(sorted(out)) if ndim else None
+
+
+def _normalize_dim(dim, ndim, op):
+    return _normalize_dims(int(dim), ndim, op)[0] if ndim else 0
+
+
+class Tensor:
+    """An n-dimensional array on a device that can record how it was computed.
+
+    ``Tensor(data, requires_grad=False, device=None, dtype=None)``: Python
+    floats and lists of floats become float32, Python ints int64; NumPy arrays
+    keep their dtype. ``device`` is ``"cpu"`` (the default) or ``"cuda[:N]"``.
+    """
+
+    __slots__ = ("data", "_backend", "requires_grad", "grad", "_creator", "_index", "_name", "__weakref__")
+    __array_priority__ = 1000  # so ndarray OP Tensor calls Tensor's reflected operator
+
+    def __init__(self, data, requires_grad=False, device=None, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data if device is None or get_backend(device) is data._backend else data._backend.to_host(data.data)
+            source = None
+        else:
+            source = data
+        backend = get_backend(device) if device is not None else _backend_of(data)
+        dtype = as_dtype(dtype) if dtype is not None else None
+        if backend.is_array(data):
+            array = data if dtype is None or data.dtype == dtype else data.astype(dtype)
+        else:
+            if dtype is None and not isinstance(source, np.ndarray):
+                dtype = _host_default_dtype(data)
+            try:
+                array = backend.asarray(data, dtype=dtype)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
+            if array.dtype == object:
+                raise TypeError(f"Tensor: cannot make a tensor from ragged or non-numeric data {data!r:.80}")
+        if requires_grad and array.dtype.kind not in "fc":
+            raise TypeError(f"Tensor: only floating point tensors can require gradients, got dtype {array.dtype}")
+        self.data = array
+        self._backend = backend
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._creator = None
+        self._index = 0
+        self._name = None
+
+    @classmethod
+    def _make(cls, data, backend, requires_grad=False, creator=None, index=0):
+        """Wrap an array of ``backend`` without checks (the ops' fast path)."""
+        t = object.__new__(cls)
+        t.data = data
+        t._backend = backend
+        t.requires_grad = requires_grad
+        t.grad = None
+        t._creator = creator
+        t._index = index
+        t._name = None
+        return t
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return self._backend.device
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors no recorded op created (parameters, inputs, detached tensors)."""
+        return self._creator is None
+
+    @property
+    def grad_fn(self):
+        """The function that created this tensor (None for leaves)."""
+        return self._creator
+
+    @property
+    def name(self):
+        """An optional name, shown by the graph renderer (e.g. ``"h"`` or ``"loss"``)."""
+        if self._name is None and self._creator is not None and self._creator.out_names:
+            return self._creator.out_names.get(self._index)
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        self._name = value
+        if self._creator is not None:
+            if self._creator.out_names is None:
+                self._creator.out_names = {}
+            self._creator.out_names[self._index] = value
+
+    def size(self, dim=None):
+        """The shape, or the length of dimension ``dim``."""
+        return self.shape if dim is None else self.shape[_normalize_dim(dim, self.ndim, "size")]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    @property
+    def T(self) -> "Tensor":
+        """The tensor with its dimensions reversed."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    # --------------------------------------------------------- host conversion
+    def numpy(self) -> np.ndarray:
+        """A NumPy copy on the host (detached from the graph)."""
+        return self._backend.to_host(self.data)
+
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    __hash__ = object.__hash__
+
+    def __array__(self, dtype=None, copy=None):
+        if self._backend.device != "cpu":
+            raise TypeError(
+                f"cannot convert a tensor on {self.device} to a NumPy array implicitly; call .cpu() or .numpy() first"
+            )
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __repr__(self):
+        body = np.array2string(self.numpy(), separator=", ", precision=4, threshold=200, prefix="tensor(")
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype not in (float32, int64, bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self._creator is not None:
+            extras.append(f"grad_fn=<{self._creator.name}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({body}{''.join(', ' + e for e in extras)})"
+
+    # ------------------------------------------------------ devices and dtypes
+    def to(self, device=None, dtype=None) -> "Tensor":
+        """A copy on ``device`` and/or of ``dtype`` (differentiable); ``self`` if nothing changes."""
+        if isinstance(device, (np.dtype, type)) and dtype is None:
+            device, dtype = None, device
+        out = self
+        if dtype is not None and as_dtype(dtype) != self.dtype:
+            out = ew.Cast.apply(out, dtype=as_dtype(dtype))
+        if device is not None:
+            target = get_backend(device)
+            if target is not self._backend:
+                out = ew.ToDevice.apply(out, target)
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> "Tensor":
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def float(self) -> "Tensor":
+        return self.to(dtype=float32)
+
+    def double(self) -> "Tensor":
+        return self.to(dtype=float64)
+
+    def long(self) -> "Tensor":
+        return self.to(dtype=int64)
+
+    def type_as(self, other) -> "Tensor":
+        return self.to(dtype=other.dtype)
+
+    # ------------------------------------------------------------------ autograd
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (shares memory, as in PyTorch)."""
+        return Tensor._make(self.data, self._backend)
+
+    def clone(self) -> "Tensor":
+        """A copy of the data that stays in the graph."""
+        return _Clone.apply(self)
+
+    def requires_grad_(self, requires_grad=True) -> "Tensor":
+        if self._creator is not None and not requires_grad:
+            raise RuntimeError("requires_grad_: cannot turn off gradients of a non-leaf tensor; use detach()")
+        if requires_grad and self.dtype.kind not in "fc":
+            raise TypeError(f"requires_grad_: only floating point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in ``.grad`` after ``backward()`` (as in PyTorch)."""
+        if self._creator is None:
+            return
+        if self._creator.retained is None:
+            self._creator.retained = {}
+        self._creator.retained[self._index] = weakref.ref(self)
+
+    def backward(self, gradient=None, retain_graph=False) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on."""
+        autograd.backward(self, gradient=gradient, retain_graph=retain_graph)
+
+    # ---------------------------------------------------------------- arithmetic
+    def __add__(self, other):
+        return ew.Add.apply(*_operands(self, other, "add"))
+
+    def __radd__(self, other):
+        return ew.Add.apply(*_operands(other, self, "add"))
+
+    def __sub__(self, other):
+        return ew.Sub.apply(*_operands(self, other, "sub"))
+
+    def __rsub__(self, other):
+        return ew.Sub.apply(*_operands(other, self, "sub"))
+
+    def __mul__(self, other):
+        return ew.Mul.apply(*_operands(self, other, "mul"))
+
+    def __rmul__(self, other):
+        return ew.Mul.apply(*_operands(other, self, "mul"))
+
+    def __truediv__(self, other):
+        a, b = _operands(self, other, "div", true_division=True)
+        return ew.Div.apply(a, b)
+
+    def __rtruediv__(self, other):
+        a, b = _operands(other, self, "div", true_division=True)
+        return ew.Div.apply(a, b)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+            base = self if self.dtype.kind in "fc" or isinstance(exponent, int) else self.float()
+            return ew.PowScalar.apply(base, exponent=exponent)
+        return ew.Pow.apply(*_operands(self, exponent, "pow"))
+
+    def __rpow__(self, base):
+        return ew.Pow.apply(*_operands(base, self, "pow"))
+
+    def __neg__(self):
+        return ew.Neg.apply(self)
+
+    def __matmul__(self, other):
+        return self.matmul(other)
+
+    def __rmatmul__(self, other):
+        return _as_tensor_like(other, self, "matmul").matmul(self)
+
+    def matmul(self, other) -> "Tensor":
+        """Matrix product with NumPy/PyTorch semantics (1-D, 2-D, batched)."""
+        a, b = _operands(self, other, "matmul")
+        if a.dtype.kind not in "fc":
+            raise TypeError(f"matmul: expected floating point tensors, got {self.dtype} and {b.dtype}")
+        return linalg.MatMul.apply(a, b)
+
+    # ---------------------------------------------------------------- comparisons
+    def __eq__(self, other):
+        return _compare(self, other, "__eq__")
+
+    def __ne__(self, other):
+        return _compare(self, other, "__ne__")
+
+    def __lt__(self, other):
+        return _compare(self, other, "__lt__")
+
+    def __le__(self, other):
+        return _compare(self, other, "__le__")
+
+    def __gt__(self, other):
+        return _compare(self, other, "__gt__")
+
+    def __ge__(self, other):
+        return _compare(self, other, "__ge__")
+
+    def eq(self, other):
+        return self == other
+
+    def __invert__(self):
+        if self.dtype != bool_:
+            raise TypeError(f"~: expected a bool tensor, got {self.dtype}")
+        return Tensor._make(~self.data, self._backend)
+
+    def __and__(self, other):
+        return _logical(self, other, "__and__")
+
+    def __or__(self, other):
+        return _logical(self, other, "__or__")
+
+    def any(self) -> "Tensor":
+        return Tensor._make(self.data.any(), self._backend)
+
+    def all(self) -> "Tensor":
+        return Tensor._make(self.data.all(), self._backend)
+
+    # ------------------------------------------------------------ unary functions
+    def exp(self):
+        return ew.Exp.apply(_floating(self, "exp"))
+
+    def log(self):
+        return ew.Log.apply(_floating(self, "log"))
+
+    def sqrt(self):
+        return ew.Sqrt.apply(_floating(self, "sqrt"))
+
+    def abs(self):
+        return ew.Abs.apply(self)
+
+    def tanh(self):
+        return ew.Tanh.apply(_floating(self, "tanh"))
+
+    def sigmoid(self):
+        return ew.Sigmoid.apply(_floating(self, "sigmoid"))
+
+    def relu(self):
+        return ew.Relu.apply(self)
+
+    def clamp(self, min=None, max=None):
+        """Clip values to [min, max]; either bound may be None."""
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return ew.Clamp.apply(self, low=min, high=max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return ew.Maximum.apply(*_operands(self, other, "maximum"))
+
+    def minimum(self, other):
+        return ew.Minimum.apply(*_operands(self, other, "minimum"))
+
+    # ---------------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim=False):
+        axis = _normalize_dims(dim, self.ndim, "sum")
+        x = self if self.dtype != bool_ else self.long()
+        return reduce.Sum.apply(x, axis=axis, keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        axis = _normalize_dims(dim, self.ndim, "mean")
+        return reduce.Mean.apply(_floating(self, "mean"), axis=axis, keepdim=keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        """The maximum; with an int ``dim``, a ``(values, indices)`` pair as in PyTorch."""
+        return self._extreme(dim, keepdim, reduce.Max, "max", "argmax")
+
+    def min(self, dim=None, keepdim=False):
+        """The minimum; with an int ``dim``, a ``(values, indices)`` pair as in PyTorch."""
+        return self._extreme(dim, keepdim, reduce.Min, "min", "argmin")
+
+    def _extreme(self, dim, keepdim, op, name, arg_name):
+        if isinstance(dim, Tensor):
+            raise TypeError(f"{name}: for the elementwise {name} of two tensors use tinygrad_rnn.{name}imum")
+        axis = _normalize_dims(dim, self.ndim, name)
+        values = op.apply(self, axis=axis, keepdim=keepdim)
+        if isinstance(dim, (int, np.integer)):
+            return values, getattr(self, arg_name)(dim, keepdim=keepdim)
+        return values
+
+    def amax(self, dim=None, keepdim=False):
+        return reduce.Max.apply(self, axis=_normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return reduce.Min.apply(self, axis=_normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
+
+    def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
+        """Variance; ``correction=1`` (unbiased, the default) or 0 (``unbiased=False``)."""
+        if unbiased is not None:
+            correction = int(bool(unbiased))
+        axis = _normalize_dims(dim, self.ndim, "var")
+        return reduce.Var.apply(_floating(self, "var"), axis=axis, keepdim=keepdim, correction=correction)
+
+    def std(self, dim=None, keepdim=False, correction=1):
+        return self.var(dim, keepdim, correction).sqrt()
+
+    def argmax(self, dim=None, keepdim=False):
+        return self._arg("argmax", dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return self._arg("argmin", dim, keepdim)
+
+    def _arg(self, name, dim, keepdim):
+        if self.data.size == 0:
+            raise ValueError(f"{name}: cannot reduce an empty tensor of shape {self.shape}")
+        if dim is None:
+            out = getattr(self.data, name)()
+            if keepdim:
+                out = out.reshape((1,) * self.ndim)
+        else:
+            axis = _normalize_dim(dim, self.ndim, name)
+            out = getattr(self.data, name)(axis=axis, keepdims=keepdim) if self.ndim else getattr(self.data, name)()
+        return Tensor._make(out.astype(int64, copy=False), self._backend)
+
+    def softmax(self, dim):
+        return reduce.Softmax.apply(_floating(self, "softmax"), axis=_normalize_dim(dim, self.ndim, "softmax"))
+
+    def log_softmax(self, dim):
+        return reduce.LogSoftmax.apply(_floating(self, "log_softmax"), axis=_normalize_dim(dim, self.ndim, "log_softmax"))
+
+    # -------------------------------------------------------------------- shapes
+    def reshape(self, *shape):
+        shape = _shape_args(shape, "reshape")
+        if shape == self.shape:
+            return self
+        return shape_ops.Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        start = _normalize_dim(start_dim, self.ndim, "flatten")
+        end = _normalize_dim(end_dim, self.ndim, "flatten")
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        shape = self.shape
+        merged = 1
+        for n in shape[start : end + 1]:
+            merged *= n
+        return self.reshape(shape[:start] + (merged,) + shape[end + 1 :])
+
+    def permute(self, *dims):
+        dims = _shape_args(dims, "permute")
+        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)) or len(dims) != self.ndim:
+            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions of {self.shape}")
+        dims = tuple(d % self.ndim for d in dims)
+        return shape_ops.Permute.apply(self, dims=dims)
+
+    def transpose(self, dim0, dim1):
+        a = _normalize_dim(dim0, self.ndim, "transpose")
+        b = _normalize_dim(dim1, self.ndim, "transpose")
+        dims = list(range(self.ndim))
+        dims[a], dims[b] = dims[b], dims[a]
+        return shape_ops.Permute.apply(self, dims=tuple(dims))
+
+    def unsqueeze(self, dim):
+        if not -self.ndim - 1 <= dim <= self.ndim:
+            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dimension(s)")
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        axes = _normalize_dims(dim, self.ndim, "squeeze") or ()
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1)))
+
+    def expand(self, *shape):
+        shape = _shape_args(shape, "expand")
+        if len(shape) < self.ndim:
+            raise ValueError(f"expand: the target shape {shape} has fewer dimensions than {self.shape}")
+        lead = len(shape) - self.ndim
+        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+        return shape_ops.Expand.apply(self, shape=shape)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def split(self, split_size_or_sections, dim=0):
+        """Split into pieces of a given size (the last may be smaller) or of the given sizes."""
+        from .functions import split
+
+        return split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        from .functions import chunk
+
+        return chunk(self, chunks, dim)
+
+    def __getitem__(self, index):
+        return shape_ops.GetItem.apply(self, index=_normalize_index(index, self))
+
+    def __setitem__(self, index, value):
+        raise TypeError(
+            "Tensor does not support item assignment (it would break the recorded graph); "
+            "build the result with tinygrad_rnn.where, cat or stack instead"
+        )
+
+    def masked_fill(self, mask, value):
+        """Put ``value`` where the boolean ``mask`` is True (differentiable in ``self``)."""
+        from .functions import where
+
+        return where(mask, _as_tensor_like(value, self, "masked_fill"), self)
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+
+class _Clone(autograd.Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
+def _backend_of(data):
+    """The device an array already lives on (CPU for host data)."""
+    if isinstance(data, np.ndarray) or not hasattr(data, "__cuda_array_interface__"):
+        return get_backend("cpu")
+    return get_backend(f"cuda:{data.device.id}")
+
+
+def _shape_args(args, op):
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    for n in args:
+        if not isinstance(n, (int, np.integer)):
+            raise TypeError(f"{op}: expected integer sizes, got {args!r}")
+    return tuple(int(n) for n in args)
+
+
+def _floating(t, op):
+    """Integer tensors become float32 before float-only math (PyTorch does the same)."""
+    if t.dtype.kind in "fc":
+        return t
+    return t.to(dtype=float32)
+
+
+def _scalar_dtype(value, like: np.dtype) -> np.dtype:
+    """The dtype a Python scalar takes next to a tensor of dtype ``like`` (PyTorch's rule)."""
+    if like.kind in "fc":
+        return like
+    if isinstance(value, float):
+        return float32
+    if isinstance(value, bool):
+        return like
+    return like if like.kind in "iu" else int64
+
+
+def _as_tensor_like(value, like: Tensor, op) -> Tensor:
+    """A Python scalar or host array as a constant tensor on ``like``'s device."""
+    if isinstance(value, Tensor):
+        return value
+    backend = like._backend
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        value = value.item() if isinstance(value, (np.number, np.bool_)) else value
+        return Tensor._make(backend.xp.asarray(value, dtype=_scalar_dtype(value, like.dtype)), backend)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if backend.device != "cpu" and isinstance(value, np.ndarray):
+            raise RuntimeError(
+                f"{op}: got a NumPy array next to a tensor on {backend.device}; wrap it with Tensor(..., device=...) first"
+            )
+        return Tensor(value, device=backend.device)
+    raise TypeError(f"{op}: unsupported operand of type {type(value).__name__} (expected a Tensor or a number)")
+
+
+def _operands(a, b, op, true_division=False):
+    """Make both operands tensors of one dtype (PyTorch's promotion) on the first tensor's device."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype:
+        if true_division and a.data.dtype.kind not in "fc":
+            return a.float(), b.float()
+        return a, b
+    if not isinstance(a, Tensor):
+        a = _as_tensor_like(a, b, op)
+    elif not isinstance(b, Tensor):
+        b = _as_tensor_like(b, a, op)
+    dtype = _promoted_dtype(a.dtype, b.dtype)
+    if true_division and dtype.kind not in "fc":
+        dtype = float32
+    if a.dtype != dtype:
+        a = a.to(dtype=dtype)
+    if b.dtype != dtype:
+        b = b.to(dtype=dtype)
+    return a, b
+
+
+def _compare(a, b, method):
+    a, b = _operands(a, b, method.strip("_"))
+    if a._backend is not b._backend:
+        raise RuntimeError(f"{method.strip('_')}: expected both tensors on the same device, got {a.device} and {b.device}")
+    try:
+        out = getattr(a.data, method)(b.data)
+    except ValueError:
+        raise ValueError(f"{method.strip('_')}: cannot broadcast shapes {a.shape} and {b.shape}") from None
+    return Tensor._make(out, a._backend)
+
+
+def _logical(a, b, method):
+    b = _as_tensor_like(b, a, method.strip("_"))
+    if a.dtype != bool_ or b.dtype != bool_:
+        raise TypeError(f"{method.strip('_')}: expected bool tensors, got {a.dtype} and {b.dtype}")
+    return Tensor._make(getattr(a.data, method)(b.data), a._backend)
+
+
+def _normalize_index(index, tensor):
+    """Turn tensors and lists inside an index into arrays on ``tensor``'s device; check them."""
+    items = index if isinstance(index, tuple) else (index,)
+    converted = []
+    for item in items:
+        if isinstance(item, Tensor):
+            if item._backend is not tensor._backend:
+                raise RuntimeError(f"__getitem__: index tensor is on {item.device} but the tensor is on {tensor.device}")
+            if item.dtype.kind not in "iub":
+                raise IndexError(f"__getitem__: index tensors must be integer or bool, got {item.dtype}")
+            item = item.data
+        elif isinstance(item, (list, np.ndarray)):
+            array = np.asarray(item)
+            if array.dtype.kind not in "iub" and array.size:
+                raise IndexError(f"__getitem__: index arrays must be integer or bool, got {array.dtype}")
+            item = tensor._backend.asarray(array if array.size else array.astype(int64))
+        elif isinstance(item, np.integer):
+            item = int(item)
+        elif not (item is None or item is Ellipsis or isinstance(item, (int, slice))) or isinstance(item, bool):
+            raise IndexError(f"__getitem__: unsupported index {item!r} of type {type(item).__name__}")
+        converted.append(item)
+    return tuple(converted) if isinstance(index, tuple) else converted[0]
+
+
+autograd.Tensor = Tensor
