@@ -53,6 +53,8 @@ def _unwrap_all(obj):
 def _wrap(result):
     if type(result) is np.ndarray:
         return result.view(HostlessArray)
+    if isinstance(result, np.generic):  # NumPy returns scalars from 0-d math; CuPy returns 0-d arrays
+        return np.asarray(result).view(HostlessArray)
     if isinstance(result, tuple):
         return tuple(_wrap(r) for r in result)
     if isinstance(result, list):

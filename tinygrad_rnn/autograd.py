@@ -394,7 +394,7 @@ def backward(root, gradient=None, retain_graph=False):
 
 def _accumulate_leaf(leaf, grad):
     if leaf.grad is None:
-        leaf.grad = Tensor._make(grad.copy(), leaf._backend)
+        leaf.grad = Tensor._make(leaf._backend.xp.array(grad, copy=True), leaf._backend)
     else:
         leaf.grad = Tensor._make(leaf.grad.data + grad, leaf._backend)
 

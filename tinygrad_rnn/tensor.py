@@ -34,13 +34,11 @@ def as_dtype(dtype) -> np.dtype:
 
 def _host_default_dtype(data):
     """PyTorch's rule for Python data: floats become float32, ints int64, bools bool."""
-    flat = data
-    while isinstance(flat, (list, tuple)) and flat:
-        flat = flat[0]
-    array = np.asarray(data)
-    if array.dtype.kind == "f" or (array.dtype == object and isinstance(flat, float)):
-        return float32
-    return None
+    try:
+        array = np.asarray(data)
+    except ValueError as exc:
+        raise TypeError(f"Tensor: cannot make a tensor from ragged or non-numeric data ({exc})") from None
+    return float32 if array.dtype.kind == "f" else None
 
 
 def _promoted_dtype(a: np.dtype, b: np.dtype) -> np.dtype:
