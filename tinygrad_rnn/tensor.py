@@ -630,7 +630,8 @@ def _as_tensor_like(value, like: Tensor, op) -> Tensor:
     backend = like._backend
     if isinstance(value, (bool, int, float, np.number, np.bool_)):
         value = value.item() if isinstance(value, (np.number, np.bool_)) else value
-        return Tensor._make(backend.xp.asarray(value, dtype=_scalar_dtype(value, like.dtype)), backend)
+        # A NumPy scalar, not a device array: every backend's math takes it without a host-to-device copy.
+        return Tensor._make(_scalar_dtype(value, like.dtype).type(value), backend)
     if isinstance(value, (list, tuple, np.ndarray)):
         if backend.device != "cpu" and isinstance(value, np.ndarray):
             raise RuntimeError(
