@@ -15,3 +15,4 @@ from .gradcheck import GradcheckError, gradcheck, gradcheck_directional
 from .tensor import Tensor, as_dtype, bool_, float16, float32, float64, int32, int64
 
 __version__ = "0.1.0"
+from .serialization import CheckpointError, load, save

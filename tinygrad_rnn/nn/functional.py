@@ -1,0 +1,379 @@
+"""Functional forms of the layers and losses, in the shape of ``torch.nn.functional``.
+
+Import as ``import tinygrad_rnn.nn.functional as F``. Each function checks its
+arguments (clear errors naming the call, the argument, what was expected and
+what was given) and then calls one fused op from ``layer_ops`` / ``loss_ops``,
+or composes a few primitive ones.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autograd import no_grad
+from ..tensor import Tensor, int64
+from . import layer_ops, loss_ops
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+# ----------------------------------------------------------------- argument checks
+def _tensor(value, op, arg):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: {arg} must be a Tensor, got {type(value).__name__}")
+    return value
+
+
+def _floating(value, op, arg):
+    _tensor(value, op, arg)
+    if value.dtype.kind != "f":
+        raise TypeError(f"{op}: {arg} must be a floating point tensor, got dtype {value.dtype}")
+    return value
+
+
+def _same_device(op, first, *others):
+    for name, t in others:
+        if t is not None and t._backend is not first[1]._backend:
+            raise RuntimeError(
+                f"{op}: {first[0]} is on {first[1].device} but {name} is on {t.device}; move them with .to(device)"
+            )
+
+
+def _check_reduction(reduction, op):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _constant(value, like, op, arg):
+    """An optional per-class/per-element tensor used as a constant: detached, in ``like``'s dtype."""
+    if value is None:
+        return None
+    _floating(value, op, arg)
+    _same_device(op, ("input", like), (arg, value))
+    value = value.detach()
+    return value if value.dtype == like.dtype else value.to(dtype=like.dtype)
+
+
+# ------------------------------------------------------------------------- layers
+def linear(input, weight, bias=None) -> Tensor:
+    """y = x Wᵀ + b over the last dimension of ``input``; ``weight`` is ``(out_features, in_features)``."""
+    _floating(input, "linear", "input")
+    _floating(weight, "linear", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: expected input with last dimension {weight.shape[1]} (in_features), got input of shape {input.shape}"
+        )
+    if input.dtype != weight.dtype:
+        raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; cast one with .to(dtype)")
+    if bias is None:
+        return layer_ops.Linear.apply(input, weight)
+    _floating(bias, "linear", "bias")
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: expected bias of shape ({weight.shape[0]},) (out_features), got {bias.shape}")
+    if bias.dtype != weight.dtype:
+        raise TypeError(f"linear: bias is {bias.dtype} but weight is {weight.dtype}")
+    return layer_ops.Linear.apply(input, weight, bias)
+
+
+def dropout(input, p=0.5, training=True) -> Tensor:
+    """Inverted dropout: in training, zero each element with probability ``p`` and scale the rest
+    by 1/(1-p), so the expected value is unchanged; the identity when not training or p == 0."""
+    _tensor(input, "dropout", "input")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    if not training or p == 0:
+        return input
+    return layer_ops.Dropout.apply(_floating(input, "dropout", "input"), p=float(p))
+
+
+def _check_indices(input, num_embeddings, op):
+    _tensor(input, op, "input")
+    if input.dtype.kind not in "iu":
+        raise TypeError(f"{op}: input must be an integer tensor of indices (e.g. int64), got dtype {input.dtype}")
+    if input.numel():
+        low, high = int(input.data.min()), int(input.data.max())
+        if low < 0 or high >= num_embeddings:
+            bad = low if low < 0 else high
+            raise IndexError(
+                f"{op}: index {bad} is out of range for num_embeddings={num_embeddings} "
+                f"(expected 0 <= index < {num_embeddings})"
+            )
+
+
+def _padding_index(padding_idx, num_embeddings, op):
+    if padding_idx is None:
+        return None
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+        raise TypeError(f"{op}: padding_idx must be an int or None, got {padding_idx!r}")
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for num_embeddings={num_embeddings}")
+    return int(padding_idx) % num_embeddings
+
+
+def _embedding_renorm_(weight, indices, max_norm, norm_type):
+    """Rescale, in place, the looked-up rows whose ``norm_type``-norm exceeds ``max_norm`` to
+    norm ``max_norm`` (scale max_norm / (norm + 1e-7), as PyTorch does)."""
+    xp = weight._backend.xp
+    rows = xp.unique(indices.data.reshape(-1))
+    selected = weight.data[rows]
+    magnitude = xp.abs(selected)
+    if math.isinf(norm_type):
+        norms = magnitude.max(axis=1)
+    else:
+        norms = (magnitude**norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
+    weight.data[rows] = selected * scale[:, None]
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0) -> Tensor:
+    """Look up rows of ``weight`` (num_embeddings, embedding_dim) at the integer ``input``.
+
+    The ``padding_idx`` row gets no gradient. With ``max_norm``, looked-up rows
+    whose norm exceeds it are first rescaled in place in ``weight`` (not
+    differentiated), as in PyTorch.
+    """
+    _floating(weight, "embedding", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    _tensor(input, "embedding", "input")
+    _same_device("embedding", ("weight", weight), ("input", input))
+    _check_indices(input, weight.shape[0], "embedding")
+    padding_idx = _padding_index(padding_idx, weight.shape[0], "embedding")
+    if max_norm is not None:
+        if max_norm <= 0:
+            raise ValueError(f"embedding: max_norm must be positive, got {max_norm!r}")
+        if input.numel():
+            with no_grad():
+                _embedding_renorm_(weight, input, float(max_norm), float(norm_type))
+    return layer_ops.Embedding.apply(input, weight, padding_idx=padding_idx)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` dims: (x - mean) / sqrt(var + eps) * weight + bias
+    (biased variance, as PyTorch)."""
+    _floating(input, "layer_norm", "input")
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    shape = tuple(int(n) for n in shape)
+    if not shape or input.ndim < len(shape) or input.shape[input.ndim - len(shape) :] != shape:
+        raise ValueError(
+            f"layer_norm: expected input whose trailing dimensions are normalized_shape={shape}, "
+            f"got input of shape {input.shape}"
+        )
+    affine = []
+    for name, value in (("weight", weight), ("bias", bias)):
+        if value is not None:
+            _floating(value, "layer_norm", name)
+            if value.shape != shape:
+                raise ValueError(f"layer_norm: expected {name} of shape {shape}, got {value.shape}")
+            if value.dtype != input.dtype:
+                raise TypeError(f"layer_norm: {name} is {value.dtype} but input is {input.dtype}")
+            affine.append(value)
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    return layer_ops.LayerNorm.apply(
+        input, *affine, axes=axes, eps=float(eps), has_weight=weight is not None, has_bias=bias is not None
+    )
+
+
+def one_hot(tensor, num_classes=-1) -> Tensor:
+    """int64 one-hot encoding with a new last dimension of size ``num_classes`` (max + 1 when -1)."""
+    _tensor(tensor, "one_hot", "tensor")
+    if tensor.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: tensor must be an integer tensor of class indices, got dtype {tensor.dtype}")
+    data = tensor.data
+    if num_classes == -1:
+        if data.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass num_classes")
+        num_classes = int(data.max()) + 1
+    if data.size:
+        low, high = int(data.min()), int(data.max())
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise IndexError(f"one_hot: class value {bad} is out of range for num_classes={num_classes}")
+    xp = tensor._backend.xp
+    out = (data[..., None] == xp.arange(num_classes)).astype(int64)
+    return Tensor._make(out, tensor._backend)
+
+
+def softmax(input, dim) -> Tensor:
+    """exp(x) / Σ exp(x) along ``dim`` (computed stably)."""
+    return _tensor(input, "softmax", "input").softmax(dim)
+
+
+def log_softmax(input, dim) -> Tensor:
+    """x - log Σ exp(x) along ``dim`` (computed stably)."""
+    return _tensor(input, "log_softmax", "input").log_softmax(dim)
+
+
+def tanh(input) -> Tensor:
+    """Elementwise hyperbolic tangent."""
+    return _tensor(input, "tanh", "input").tanh()
+
+
+def sigmoid(input) -> Tensor:
+    """Elementwise logistic function 1 / (1 + e^-x)."""
+    return _tensor(input, "sigmoid", "input").sigmoid()
+
+
+def relu(input) -> Tensor:
+    """Elementwise max(x, 0)."""
+    return _tensor(input, "relu", "input").relu()
+
+
+# ------------------------------------------------------------------------- losses
+def _class_arguments(op, input, target, weight, ignore_index, reduction):
+    """Check a class-index loss's arguments; returns (input, target, weight, unbatched)."""
+    _floating(input, op, "input")
+    _tensor(target, op, "target")
+    _check_reduction(reduction, op)
+    _same_device(op, ("input", input), ("target", target))
+    if target.dtype.kind not in "iu":
+        raise TypeError(
+            f"{op}: target must be an integer tensor of class indices (e.g. int64), got dtype {target.dtype}"
+        )
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    unbatched = input.ndim == 1
+    if unbatched:
+        if target.ndim != 0:
+            raise ValueError(
+                f"{op}: for an unbatched input of shape {input.shape}, expected a 0-d target, got {target.shape}"
+            )
+        input, target = input.reshape(1, input.shape[0]), target.reshape(1)
+    num_classes = input.shape[1]
+    expected = (input.shape[0],) + input.shape[2:]
+    if target.shape != expected:
+        raise ValueError(
+            f"{op}: expected target of shape {expected} for input of shape {input.shape} "
+            f"(classes on dim 1), got {target.shape}"
+        )
+    if num_classes == 0:
+        raise ValueError(f"{op}: input has 0 classes (shape {input.shape})")
+    labels = target.data
+    bad = ((labels < 0) | (labels >= num_classes)) & (labels != ignore_index)
+    if bool(bad.any()):
+        value = int(labels[bad].reshape(-1)[0])
+        raise IndexError(
+            f"{op}: target value {value} is out of range for {num_classes} classes "
+            f"(expected 0 <= target < {num_classes}, or ignore_index={ignore_index})"
+        )
+    weight = _constant(weight, input, op, "weight")
+    if weight is not None and weight.shape != (num_classes,):
+        raise ValueError(f"{op}: expected weight of shape ({num_classes},) (one per class), got {weight.shape}")
+    return input, target, weight, unbatched
+
+
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0) -> Tensor:
+    """Softmax cross-entropy of logits ``input`` (N, C) or (N, C, d1, ...) against class indices
+    ``target`` (N) or (N, d1, ...), as one fused, numerically stable op.
+
+    Per position: -w_t log softmax(x)_t (mixed with the uniform distribution by
+    ``label_smoothing``); positions whose target is ``ignore_index`` count
+    nothing. 'mean' divides by the summed weight of the counted positions.
+    """
+    op = "cross_entropy"
+    if isinstance(label_smoothing, bool) or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    x, t, w, unbatched = _class_arguments(op, input, target, weight, ignore_index, reduction)
+    loss = loss_ops.CrossEntropy.apply(
+        x, t, *([w] if w is not None else []),
+        ignore_index=ignore_index, reduction=reduction, label_smoothing=float(label_smoothing),
+    )
+    return loss.reshape(()) if unbatched and reduction == "none" else loss
+
+
+def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean") -> Tensor:
+    """Negative log likelihood of log-probabilities ``input`` (N, C) or (N, C, d1, ...), e.g. from
+    ``log_softmax(x, dim=1)``: -w_t · input_t per position, 'mean' divided by the counted weight."""
+    op = "nll_loss"
+    x, t, w, unbatched = _class_arguments(op, input, target, weight, ignore_index, reduction)
+    loss = loss_ops.NLL.apply(x, t, *([w] if w is not None else []), ignore_index=ignore_index, reduction=reduction)
+    return loss.reshape(()) if unbatched and reduction == "none" else loss
+
+
+def _pointwise_arguments(op, input, target, reduction):
+    _floating(input, op, "input")
+    _tensor(target, op, "target")
+    _check_reduction(reduction, op)
+    _same_device(op, ("input", input), ("target", target))
+    if input.shape != target.shape:
+        raise ValueError(
+            f"{op}: input of shape {input.shape} and target of shape {target.shape} differ; "
+            "reshape one of them explicitly (losses do not broadcast)"
+        )
+
+
+def mse_loss(input, target, *, reduction="mean") -> Tensor:
+    """Mean squared error (x - y)², reduced by ``reduction``; shapes must match exactly."""
+    _pointwise_arguments("mse_loss", input, target, reduction)
+    diff = input - target
+    return _reduce(diff * diff, reduction)
+
+
+def l1_loss(input, target, *, reduction="mean") -> Tensor:
+    """Mean absolute error |x - y|, reduced by ``reduction``; shapes must match exactly."""
+    _pointwise_arguments("l1_loss", input, target, reduction)
+    return _reduce((input - target).abs(), reduction)
+
+
+def _broadcastable(op, name, value, shape):
+    try:
+        ok = np.broadcast_shapes(value.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{op}: {name} of shape {value.shape} does not broadcast to the input's shape {shape}")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean", pos_weight=None) -> Tensor:
+    """Binary cross-entropy of logits: -[q·t·log σ(x) + (1 - t)·log(1 - σ(x))], computed stably
+    for any x. ``target`` holds probabilities in [0, 1] (a float tensor of the input's shape);
+    ``weight`` scales each element, ``pos_weight`` (q) the positive term, both broadcast."""
+    op = "binary_cross_entropy_with_logits"
+    _pointwise_arguments(op, input, target, reduction)
+    if target.dtype.kind != "f":
+        raise TypeError(f"{op}: target must be a floating point tensor of probabilities, got dtype {target.dtype}")
+    if target.dtype != input.dtype:
+        target = target.to(dtype=input.dtype)
+    extra = []
+    if pos_weight is not None:
+        _floating(pos_weight, op, "pos_weight")
+        _same_device(op, ("input", input), ("pos_weight", pos_weight))
+        _broadcastable(op, "pos_weight", pos_weight, input.shape)
+        extra.append(pos_weight if pos_weight.dtype == input.dtype else pos_weight.to(dtype=input.dtype))
+    loss = loss_ops.BCEWithLogits.apply(input, target, *extra)
+    if weight is not None:
+        weight = _constant(weight, input, op, "weight")
+        _broadcastable(op, "weight", weight, input.shape)
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def perplexity(loss) -> float:
+    """exp of a mean per-token cross-entropy loss (in nats), as a Python float.
+
+    Accepts a scalar loss tensor (e.g. from ``cross_entropy`` with 'mean'), a
+    tensor of per-token losses (averaged first) or a number; overflow gives inf.
+    """
+    if isinstance(loss, Tensor):
+        value = float(loss.detach().mean().item()) if loss.numel() != 1 else float(loss.item())
+    else:
+        value = float(np.mean(loss))
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+# --- attention (written in nn/attention.py, re-exported here as torch.nn.functional does)
+from .attention import scaled_dot_product_attention  # noqa: E402

@@ -1,0 +1,118 @@
+"""Fused differentiable ops behind the basic layers: linear, embedding, dropout, layer norm.
+
+Each is one :class:`~tinygrad_rnn.autograd.Function` (one node in the graph)
+with a hand-written backward. Argument checking happens in
+``tinygrad_rnn.nn.functional``; these work on raw backend arrays.
+"""
+from __future__ import annotations
+
+from ..autograd import Function
+
+
+class Linear(Function):
+    """y = x Wᵀ + b over the last axis of x.
+
+    Backward: dx = g W, dW = Σ gᵀ x and db = Σ g, the sums running over every
+    leading (batch, time) axis.
+    """
+
+    def forward(self, x, weight, bias=None):
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        self.save_for_backward(x, weight)
+        return out
+
+    def backward(self, g):
+        x, weight = self.saved
+        grad_x = g @ weight if self.next[0] is not None else None
+        grad_w = grad_b = None
+        rows = g.reshape(-1, g.shape[-1])
+        if self.next[1] is not None:
+            grad_w = rows.T @ x.reshape(-1, x.shape[-1])
+        if len(self.next) == 3 and self.next[2] is not None:
+            grad_b = rows.sum(axis=0)
+        return (grad_x, grad_w) if len(self.next) == 2 else (grad_x, grad_w, grad_b)
+
+
+class Embedding(Function):
+    """out[...] = weight[indices[...]]: a row lookup.
+
+    Backward is one scatter-add of the output gradient into a zero gradient of
+    the weight's shape (repeated indices add up); the ``padding_idx`` row is
+    zeroed so it never receives a gradient.
+    """
+
+    def forward(self, indices, weight, padding_idx=None):
+        self.weight_shape = weight.shape
+        self.padding_idx = padding_idx
+        self.save_for_backward(indices)
+        return self.xp.take(weight, indices, axis=0)
+
+    def backward(self, g):
+        (indices,) = self.saved
+        grad = self.xp.zeros(self.weight_shape, dtype=g.dtype)
+        self.backend.scatter_add(grad, indices, g)
+        if self.padding_idx is not None:
+            grad[self.padding_idx] = 0
+        return None, grad
+
+
+class Dropout(Function):
+    """Inverted dropout: y = x ⊙ m / (1 - p) with m ~ Bernoulli(1 - p) drawn from the device's generator.
+
+    Only the boolean keep-mask is saved; backward is g ⊙ m / (1 - p).
+    """
+
+    def forward(self, x, p):
+        draw_dtype = x.dtype if x.dtype.itemsize == 8 else "float32"
+        keep = self.backend.rand(x.shape, draw_dtype) >= p
+        self.scale = 1.0 / (1.0 - p) if p < 1 else 0.0
+        self.save_for_backward(keep)
+        out = x * keep
+        out *= self.scale
+        return out
+
+    def backward(self, g):
+        (keep,) = self.saved
+        grad = g * keep
+        grad *= self.scale
+        return grad
+
+
+class LayerNorm(Function):
+    """y = (x - μ) / √(σ² + ε) ⊙ γ + β, with μ and the biased σ² over the trailing ``axes``.
+
+    Backward, with x̂ the normalised input and ĝ = g ⊙ γ:
+    dx = (ĝ - mean(ĝ) - x̂ ⊙ mean(ĝ ⊙ x̂)) / √(σ² + ε), dγ = Σ g ⊙ x̂, dβ = Σ g.
+    """
+
+    def forward(self, x, *affine, axes, eps, has_weight, has_bias):
+        xp = self.xp
+        centred = x - x.mean(axis=axes, keepdims=True)
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        rstd = 1 / xp.sqrt(var + eps)
+        xhat = centred
+        xhat *= rstd
+        weight = affine[0] if has_weight else None
+        bias = affine[-1] if has_bias else None
+        self.axes = axes
+        self.has_weight, self.has_bias = has_weight, has_bias
+        self.save_for_backward(xhat, rstd, weight)
+        out = xhat * weight if has_weight else xhat.copy()
+        if has_bias:
+            out += bias
+        return out
+
+    def backward(self, g):
+        xhat, rstd, weight = self.saved
+        ghat = g * weight if self.has_weight else g
+        inner = ghat - ghat.mean(axis=self.axes, keepdims=True)
+        inner -= xhat * (ghat * xhat).mean(axis=self.axes, keepdims=True)
+        inner *= rstd
+        grads = [inner]
+        if self.has_weight:
+            grads.append(g * xhat if self.next[1] is not None else None)
+        if self.has_bias:
+            grads.append(g)
+        return tuple(grads)
