@@ -1,0 +1,584 @@
+"""Fused recurrent ops: one Function per cell step, and one per layer and direction over a whole sequence.
+
+A fused op does the work of a whole cell (or a whole sequence of cells)
+in a single :class:`~tinygrad_rnn.autograd.Function` with a hand-written
+backward, so the tape holds one node where the composed cell holds ~25.
+
+The whole-sequence ops (``RNNSequenceFn``, ``LSTMSequenceFn``,
+``GRUSequenceFn``) run, for ``T`` steps, batch ``B``, hidden size ``H`` and
+``G`` gates:
+
+* the input projection of all steps as ONE matmul ``(T*B, I) @ W_ihᵀ``;
+* per step, one recurrent matmul ``h_{t-1} @ W_hhᵀ`` written into a
+  preallocated buffer, and one pointwise update (activations, cell state,
+  hidden state) written into preallocated buffers — NumPy ufuncs with
+  ``out=`` (:class:`ReferencePointwise`), or a single CUDA kernel on CuPy
+  (``backends/rnn_kernels_cupy.py``), chosen by :func:`pointwise_kernels`;
+* a backward (BPTT) that walks the steps in reverse with one matmul and one
+  pointwise update per step, then gets every weight gradient as ONE matmul
+  over all steps, e.g. ``dW_hh = dGatesᵀ @ H_prev`` with ``(G*H, T*B) @ (T*B, H)``.
+
+They save only what BPTT needs: the hidden states of all steps (``h_0 ..
+h_T``), the activated gates, and for the LSTM the cell states, for the GRU
+the recurrent part of the candidate (``W_hn h + b_hn``).
+
+State buffers ``hs`` (and ``cs``) have ``T + 1`` rows: the forward direction
+reads ``h_{t-1}`` from row ``t`` and writes ``h_t`` to row ``t + 1``; the
+reverse direction walks ``t = T-1 .. 0``, reads row ``t + 1`` and writes row
+``t``. Either way the output at time ``t`` is the state after reading ``x_t``.
+"""
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backends.rnn_kernels_cupy import cupy_pointwise
+
+
+# --------------------------------------------------------------------------- pointwise updates
+def _sigmoid_(xp, a):
+    """σ(a) in place, as (1 + tanh(a/2)) / 2: finite for any a, and the same formula as the Sigmoid op."""
+    xp.multiply(a, 0.5, out=a)
+    xp.tanh(a, out=a)
+    xp.multiply(a, 0.5, out=a)
+    xp.add(a, 0.5, out=a)
+
+
+class ReferencePointwise:
+    """The pointwise gate updates of one time step, as ufuncs writing into given buffers (``out=``).
+
+    This is the reference implementation, used on NumPy and on any backend
+    whose array module has NumPy's API; ``backends/rnn_kernels_cupy.py`` has
+    the same methods as single CUDA kernels. Arguments are the arrays of one
+    step: gate blocks are ``(B, G*H)`` in PyTorch's gate order, states
+    ``(B, H)``; ``tmp`` is a ``(B, H)`` scratch buffer. ``dout_t`` (the
+    gradient of the layer output at this step) may be None.
+    """
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    # -- Elman RNN
+    def rnn_forward(self, pre, rec, h, relu):
+        """h = act(pre + rec), written into ``h``."""
+        xp = self.xp
+        xp.add(pre, rec, out=h)
+        if relu:
+            xp.maximum(h, 0, out=h)
+        else:
+            xp.tanh(h, out=h)
+
+    def rnn_backward(self, dh, dout_t, h, dpre, relu):
+        """dpre = (dh + dout_t) ⊙ act'(h); ``dh`` is overwritten."""
+        xp = self.xp
+        if dout_t is not None:
+            dh += dout_t
+        if relu:
+            xp.sign(h, out=dpre)  # h >= 0, so sign(h) is the step function h > 0
+        else:
+            xp.multiply(h, h, out=dpre)
+            xp.subtract(1, dpre, out=dpre)
+        dpre *= dh
+
+    # -- LSTM
+    def lstm_forward(self, gates, rec, c_prev, c, h, w_ch, coupled, tmp):
+        """Activate ``gates`` (pre-activations, in place), write c_t into ``c`` and h_t into ``h``."""
+        xp = self.xp
+        H = c.shape[-1]
+        gates += rec
+        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+        if w_ch is not None:
+            xp.multiply(c_prev, w_ch[:H], out=tmp)
+            i += tmp
+            xp.multiply(c_prev, w_ch[H : 2 * H], out=tmp)
+            f += tmp
+        _sigmoid_(xp, gates[:, : 2 * H])  # i and f together
+        if coupled:
+            i[...] = 0  # the input gate is 1 - f and is not stored here
+        xp.tanh(g, out=g)
+        if coupled:  # c = f c_prev + (1 - f) g = g + f (c_prev - g)
+            xp.subtract(c_prev, g, out=c)
+            c *= f
+            c += g
+        else:
+            xp.multiply(f, c_prev, out=c)
+            xp.multiply(i, g, out=tmp)
+            c += tmp
+        if w_ch is not None:
+            xp.multiply(c, w_ch[2 * H :], out=tmp)
+            o += tmp
+        _sigmoid_(xp, o)
+        xp.tanh(c, out=h)
+        h *= o
+
+    def lstm_backward(self, dh, dout_t, dc, gates, c_prev, c, w_ch, coupled, dgates, dc_prev, tmp):
+        """Pre-activation gradients into ``dgates`` and dL/dc_{t-1} into ``dc_prev``; ``dh`` is overwritten."""
+        xp = self.xp
+        H = c.shape[-1]
+        if dout_t is not None:
+            dh += dout_t
+        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+        di, df, dg, do = dgates[:, :H], dgates[:, H : 2 * H], dgates[:, 2 * H : 3 * H], dgates[:, 3 * H :]
+        total = dc_prev  # first holds dL/dc_t (all paths), then becomes dL/dc_{t-1}
+        xp.tanh(c, out=tmp)
+        xp.multiply(dh, tmp, out=do)  # dL/do
+        xp.multiply(tmp, tmp, out=total)
+        xp.subtract(1, total, out=total)
+        total *= o
+        total *= dh
+        total += dc  # dL/dc_t = dc_next + dh ⊙ o ⊙ (1 - tanh²c)
+        xp.subtract(1, o, out=tmp)
+        tmp *= o
+        do *= tmp  # through σ
+        if w_ch is not None:
+            xp.multiply(do, w_ch[2 * H :], out=tmp)
+            total += tmp
+        if coupled:
+            xp.subtract(c_prev, g, out=df)
+            df *= total
+            xp.subtract(1, f, out=dg)
+            dg *= total
+            di[...] = 0
+        else:
+            xp.multiply(total, g, out=di)
+            xp.multiply(total, i, out=dg)
+            xp.multiply(total, c_prev, out=df)
+            xp.subtract(1, i, out=tmp)
+            tmp *= i
+            di *= tmp
+        xp.subtract(1, f, out=tmp)
+        tmp *= f
+        df *= tmp
+        xp.multiply(g, g, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        dg *= tmp
+        total *= f  # now dL/dc_{t-1} through the cell update
+        if w_ch is not None:
+            xp.multiply(di, w_ch[:H], out=tmp)
+            total += tmp
+            xp.multiply(df, w_ch[H : 2 * H], out=tmp)
+            total += tmp
+
+    # -- GRU
+    def gru_forward(self, gates, rec, b_hh, h_prev, h, hn):
+        """``gates`` holds W_i x + b_i and becomes (r, z, n); ``hn`` gets W_hn h + b_hn; h_t into ``h``."""
+        xp = self.xp
+        H = h.shape[-1]
+        if b_hh is not None:
+            rec += b_hh
+        gates[:, : 2 * H] += rec[:, : 2 * H]
+        _sigmoid_(xp, gates[:, : 2 * H])
+        r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
+        hn[...] = rec[:, 2 * H :]
+        xp.multiply(r, hn, out=h)
+        n += h
+        xp.tanh(n, out=n)
+        xp.subtract(h_prev, n, out=h)  # h = n + z (h_prev - n)
+        h *= z
+        h += n
+
+    def gru_backward(self, dhz, rec, dout_t, gates, hn, h_prev, dgi, dgh, dhz_out, tmp):
+        """dL/dh_t = dhz + rec + dout_t; pre-activation grads into ``dgi`` (input side) and ``dgh``
+        (recurrent side), and the direct part of dL/dh_{t-1}, dL/dh_t ⊙ z, into ``dhz_out``."""
+        xp = self.xp
+        H = h_prev.shape[-1]
+        dh = dhz
+        dh += rec
+        if dout_t is not None:
+            dh += dout_t
+        r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
+        dr, dz, dn = dgi[:, :H], dgi[:, H : 2 * H], dgi[:, 2 * H :]
+        xp.subtract(1, z, out=dn)
+        dn *= dh
+        xp.multiply(n, n, out=tmp)
+        xp.subtract(1, tmp, out=tmp)
+        dn *= tmp
+        xp.subtract(h_prev, n, out=dz)
+        dz *= dh
+        xp.subtract(1, z, out=tmp)
+        tmp *= z
+        dz *= tmp
+        xp.multiply(dn, hn, out=dr)
+        xp.subtract(1, r, out=tmp)
+        tmp *= r
+        dr *= tmp
+        dgh[:, : 2 * H] = dgi[:, : 2 * H]
+        xp.multiply(dn, r, out=dgh[:, 2 * H :])
+        xp.multiply(dh, z, out=dhz_out)
+
+
+_REFERENCE = {}
+
+
+def pointwise_kernels(backend):
+    """The pointwise gate updates for ``backend``: CUDA kernels on a CuPy device, else :class:`ReferencePointwise`."""
+    kernels = cupy_pointwise(backend)
+    if kernels is not None:
+        return kernels
+    reference = _REFERENCE.get(id(backend.xp))
+    if reference is None:
+        reference = _REFERENCE[id(backend.xp)] = ReferencePointwise(backend.xp)
+    return reference
+
+
+# --------------------------------------------------------------------------- shared pieces
+def _steps(T, reverse):
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def _projection(xp, x2, w_ih, biases, T, B):
+    """All steps' input projections as ONE matmul: (T*B, I) @ W_ihᵀ (+ biases) → (T, B, G*H)."""
+    out = xp.matmul(x2, w_ih.T)
+    for b in biases:
+        if b is not None:
+            out += b
+    return out.reshape(T, B, -1)
+
+
+def _state_buffer(xp, first, T, reverse):
+    """A (T+1, B, H) buffer with the initial state in the row the direction starts from."""
+    buffer = xp.empty((T + 1,) + tuple(first.shape), dtype=first.dtype)
+    buffer[T if reverse else 0] = first
+    return buffer
+
+
+def _copy(xp, array):
+    out = xp.empty(array.shape, dtype=array.dtype)
+    out[...] = array
+    return out
+
+
+def _record_norm(xp, norms, t, *parts):
+    """‖Σ parts‖ into norms[t] (only inside retain_grads(): it costs a temporary)."""
+    if norms is None:
+        return
+    total = None
+    for p in parts:
+        if p is not None:
+            total = p + 0 if total is None else total + p
+    norms[t] = xp.sqrt((total * total).sum())
+
+
+def _split_extra(extra, bias, peephole):
+    """(b_ih, b_hh, w_ch) from the optional inputs after the weights."""
+    extra = list(extra)
+    b_ih = b_hh = w_ch = None
+    if bias:
+        b_ih, b_hh = extra[0], extra[1]
+        extra = extra[2:]
+    if peephole:
+        w_ch = extra[0]
+    return b_ih, b_hh, w_ch
+
+
+def _parameter_grads(fn, first, dg_in, dg_rec, x2, hprev, w_ih, bias):
+    """dx and the weight/bias gradients, each ONE matmul or sum over all T*B rows.
+
+    ``dg_in`` / ``dg_rec`` are the pre-activation gradients of the input and
+    recurrent sides, (T, B, G*H) (the same array except for the GRU's
+    candidate); ``first`` is the input index of W_ih. Gradients nobody needs
+    (``fn.next[k] is None``) are not computed.
+    """
+    rows = dg_in.shape[0] * dg_in.shape[1]
+    gi = dg_in.reshape(rows, -1)
+    gh = dg_rec.reshape(rows, -1)
+    needs = fn.next
+    dx = (gi @ w_ih).reshape(fn.x_shape) if needs[0] is not None else None
+    grads = [
+        gi.T @ x2 if needs[first] is not None else None,
+        gh.T @ hprev.reshape(rows, -1) if needs[first + 1] is not None else None,
+    ]
+    if bias:
+        grads.append(gi.sum(axis=0) if needs[first + 2] is not None else None)
+        grads.append(gh.sum(axis=0) if needs[first + 3] is not None else None)
+    return dx, grads
+
+
+def _set_sequence_attributes(fn, cell, T, H, layer, direction):
+    """What the graph renderer reads off a whole-sequence op."""
+    fn.cell = cell
+    fn.steps = T
+    fn.hidden_size = H
+    fn.layer = layer
+    fn.direction = direction
+
+
+def _norm_buffer(fn, T, dtype):
+    return fn.xp.zeros((T,), dtype=dtype) if fn.keep_grads else None
+
+
+def _store_norms(fn, norms):
+    if norms is not None:
+        fn.step_grad_norms = [float(v) for v in fn.backend.to_host(norms)]
+
+
+# --------------------------------------------------------------------------- Elman RNN
+def _rnn_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
+    xp = fn.xp
+    kernels = pointwise_kernels(fn.backend)
+    T, B, I = x.shape
+    x2 = x.reshape(T * B, I)
+    pre = _projection(xp, x2, w_ih, (b_ih, b_hh), T, B)
+    hs = _state_buffer(xp, h0, T, reverse)
+    rec = xp.empty(h0.shape, dtype=x.dtype)
+    w_hh_t = xp.ascontiguousarray(w_hh.T)  # BLAS is faster on a contiguous right operand
+    for t in _steps(T, reverse):
+        xp.matmul(hs[t + reverse], w_hh_t, out=rec)
+        kernels.rnn_forward(pre[t], rec, hs[t + 1 - reverse], relu)
+    fn.x_shape = x.shape
+    fn.save_for_backward(x2, w_ih, w_hh, hs)
+    return hs
+
+
+def _rnn_backward(fn, dout, dh_n, reverse, relu, norms):
+    x2, w_ih, w_hh, hs = fn.saved
+    xp = fn.xp
+    kernels = pointwise_kernels(fn.backend)
+    T = hs.shape[0] - 1
+    dpre = xp.empty((T,) + tuple(dh_n.shape), dtype=dh_n.dtype)
+    dh = _copy(xp, dh_n)
+    for t in _steps(T, not reverse):
+        dout_t = None if dout is None else dout[t]
+        _record_norm(xp, norms, t, dh, dout_t)
+        kernels.rnn_backward(dh, dout_t, hs[t + 1 - reverse], dpre[t], relu)
+        xp.matmul(dpre[t], w_hh, out=dh)
+    dx, grads = _parameter_grads(fn, 2, dpre, dpre, x2, hs[reverse : T + reverse], w_ih, fn.bias)
+    return (dx, dh, *grads)
+
+
+class RNNSequenceFn(Function):
+    """A whole Elman RNN layer direction, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), as one op.
+
+    Inputs ``(x (T, B, I), h0 (B, H), W_ih, W_hh[, b_ih, b_hh])``; outputs
+    ``(output (T, B, H), h_n (B, H))``. ``direction=1`` reads the sequence
+    backwards (output[t] is still the state after x_t).
+    """
+
+    fused = True
+    output_names = ("output", "h_n")
+
+    def forward(self, x, h0, w_ih, w_hh, *extra, bias=True, nonlinearity="tanh", layer=0, direction=0):
+        b_ih, b_hh, _ = _split_extra(extra, bias, False)
+        self.bias, self.relu, self.reverse = bias, nonlinearity == "relu", int(direction)
+        _set_sequence_attributes(self, "rnn_" + nonlinearity, x.shape[0], h0.shape[-1], layer, direction)
+        hs = _rnn_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse, self.relu)
+        T = x.shape[0]
+        return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[0 if self.reverse else T])
+
+    def backward(self, dout, dh_n):
+        norms = _norm_buffer(self, self.steps, dh_n.dtype)
+        grads = _rnn_backward(self, dout, dh_n, self.reverse, self.relu, norms)
+        _store_norms(self, norms)
+        return grads
+
+
+class RNNCellFn(Function):
+    """One Elman RNN step, h' = act(W_ih x + b_ih + W_hh h + b_hh), as one op with a hand-written backward."""
+
+    fused = True
+    output_names = ("h",)
+
+    def forward(self, x, h, w_ih, w_hh, *extra, bias=True, nonlinearity="tanh"):
+        b_ih, b_hh, _ = _split_extra(extra, bias, False)
+        self.bias, self.relu = bias, nonlinearity == "relu"
+        self.cell = "rnn_" + nonlinearity
+        hs = _rnn_forward(self, x[None], h, w_ih, w_hh, b_ih, b_hh, 0, self.relu)
+        self.x_shape = x.shape
+        return hs[1]
+
+    def backward(self, dh):
+        return _rnn_backward(self, None, dh, 0, self.relu, None)
+
+
+# --------------------------------------------------------------------------- LSTM
+def _lstm_forward(fn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, reverse, coupled):
+    xp = fn.xp
+    kernels = pointwise_kernels(fn.backend)
+    T, B, I = x.shape
+    x2 = x.reshape(T * B, I)
+    gates = _projection(xp, x2, w_ih, (b_ih, b_hh), T, B)
+    hs = _state_buffer(xp, h0, T, reverse)
+    cs = _state_buffer(xp, c0, T, reverse)
+    rec = xp.empty((B, gates.shape[-1]), dtype=x.dtype)
+    tmp = xp.empty(h0.shape, dtype=x.dtype)
+    w_hh_t = xp.ascontiguousarray(w_hh.T)  # BLAS is faster on a contiguous right operand
+    for t in _steps(T, reverse):
+        prev, cur = t + reverse, t + 1 - reverse
+        xp.matmul(hs[prev], w_hh_t, out=rec)
+        kernels.lstm_forward(gates[t], rec, cs[prev], cs[cur], hs[cur], w_ch, coupled, tmp)
+    fn.x_shape = x.shape
+    fn.save_for_backward(x2, w_ih, w_hh, w_ch, gates, hs, cs)
+    return hs, cs
+
+
+def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
+    x2, w_ih, w_hh, w_ch, gates, hs, cs = fn.saved
+    xp = fn.xp
+    kernels = pointwise_kernels(fn.backend)
+    T = hs.shape[0] - 1
+    H = dh_n.shape[-1]
+    dgates = xp.empty(gates.shape, dtype=gates.dtype)
+    dh = _copy(xp, dh_n)
+    dc = _copy(xp, dc_n)
+    dc_prev = xp.empty(dc.shape, dtype=dc.dtype)
+    tmp = xp.empty(dc.shape, dtype=dc.dtype)
+    for t in _steps(T, not reverse):
+        prev, cur = t + reverse, t + 1 - reverse
+        dout_t = None if dout is None else dout[t]
+        _record_norm(xp, norms, t, dh, dout_t)
+        kernels.lstm_backward(dh, dout_t, dc, gates[t], cs[prev], cs[cur], w_ch, coupled, dgates[t], dc_prev, tmp)
+        xp.matmul(dgates[t], w_hh, out=dh)
+        dc, dc_prev = dc_prev, dc
+    dx, grads = _parameter_grads(fn, 3, dgates, dgates, x2, hs[reverse : T + reverse], w_ih, fn.bias)
+    if w_ch is not None:
+        dw_ch = None
+        if fn.next[-1] is not None:
+            c_prev, c_cur = cs[reverse : T + reverse], cs[1 - reverse : T + 1 - reverse]
+            dw_ch = xp.empty((3 * H,), dtype=dgates.dtype)
+            dw_ch[:H] = (dgates[..., :H] * c_prev).sum(axis=(0, 1))
+            dw_ch[H : 2 * H] = (dgates[..., H : 2 * H] * c_prev).sum(axis=(0, 1))
+            dw_ch[2 * H :] = (dgates[..., 3 * H :] * c_cur).sum(axis=(0, 1))
+        grads.append(dw_ch)
+    return (dx, dh, dc, *grads)
+
+
+class LSTMSequenceFn(Function):
+    """A whole LSTM layer direction as one op (PyTorch's equations, gate order i, f, g, o).
+
+    Inputs ``(x (T, B, I), h0, c0 (B, H), W_ih, W_hh[, b_ih, b_hh][, w_ch])``;
+    outputs ``(output (T, B, H), h_n, c_n)``. ``peephole`` and ``coupled``
+    select the variants described on :class:`~tinygrad_rnn.nn.LSTMCell`.
+    """
+
+    fused = True
+    output_names = ("output", "h_n", "c_n")
+
+    def forward(self, x, h0, c0, w_ih, w_hh, *extra, bias=True, peephole=False, coupled=False, layer=0, direction=0):
+        b_ih, b_hh, w_ch = _split_extra(extra, bias, peephole)
+        self.bias, self.coupled, self.reverse = bias, coupled, int(direction)
+        _set_sequence_attributes(self, "lstm", x.shape[0], h0.shape[-1], layer, direction)
+        hs, cs = _lstm_forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, self.reverse, coupled)
+        T, last = x.shape[0], (0 if self.reverse else x.shape[0])
+        return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[last]), _copy(self.xp, cs[last])
+
+    def backward(self, dout, dh_n, dc_n):
+        norms = _norm_buffer(self, self.steps, dh_n.dtype)
+        grads = _lstm_backward(self, dout, dh_n, dc_n, self.reverse, self.coupled, norms)
+        _store_norms(self, norms)
+        return grads
+
+
+class LSTMCellFn(Function):
+    """One LSTM step as one op: (h', c') from (x, h, c), with a hand-written backward."""
+
+    fused = True
+    cell = "lstm"
+    output_names = ("h", "c")
+
+    def forward(self, x, h, c, w_ih, w_hh, *extra, bias=True, peephole=False, coupled=False):
+        b_ih, b_hh, w_ch = _split_extra(extra, bias, peephole)
+        self.bias, self.coupled = bias, coupled
+        hs, cs = _lstm_forward(self, x[None], h, c, w_ih, w_hh, b_ih, b_hh, w_ch, 0, coupled)
+        self.x_shape = x.shape
+        return hs[1], cs[1]
+
+    def backward(self, dh, dc):
+        return _lstm_backward(self, None, dh, dc, 0, self.coupled, None)
+
+
+# --------------------------------------------------------------------------- GRU
+def _gru_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
+    xp = fn.xp
+    kernels = pointwise_kernels(fn.backend)
+    T, B, I = x.shape
+    H = h0.shape[-1]
+    x2 = x.reshape(T * B, I)
+    gates = _projection(xp, x2, w_ih, (b_ih,), T, B)
+    hn = xp.empty((T, B, H), dtype=x.dtype)
+    hs = _state_buffer(xp, h0, T, reverse)
+    rec = xp.empty((B, 3 * H), dtype=x.dtype)
+    w_hh_t = xp.ascontiguousarray(w_hh.T)  # BLAS is faster on a contiguous right operand
+    for t in _steps(T, reverse):
+        prev, cur = t + reverse, t + 1 - reverse
+        xp.matmul(hs[prev], w_hh_t, out=rec)
+        kernels.gru_forward(gates[t], rec, b_hh, hs[prev], hs[cur], hn[t])
+    fn.x_shape = x.shape
+    fn.save_for_backward(x2, w_ih, w_hh, gates, hn, hs)
+    return hs
+
+
+def _gru_backward(fn, dout, dh_n, reverse, norms):
+    x2, w_ih, w_hh, gates, hn, hs = fn.saved
+    xp = fn.xp
+    kernels = pointwise_kernels(fn.backend)
+    T = hs.shape[0] - 1
+    dgi = xp.empty(gates.shape, dtype=gates.dtype)
+    dgh = xp.empty(gates.shape, dtype=gates.dtype)
+    # dL/dh_t = dhz (through z, from step t+1) + rec (through W_hh) + dout_t
+    dhz = _copy(xp, dh_n)
+    dhz_next = xp.empty(dhz.shape, dtype=dhz.dtype)
+    rec = xp.zeros(dhz.shape, dtype=dhz.dtype)
+    tmp = xp.empty(dhz.shape, dtype=dhz.dtype)
+    for t in _steps(T, not reverse):
+        prev = t + reverse
+        dout_t = None if dout is None else dout[t]
+        _record_norm(xp, norms, t, dhz, rec, dout_t)
+        kernels.gru_backward(dhz, rec, dout_t, gates[t], hn[t], hs[prev], dgi[t], dgh[t], dhz_next, tmp)
+        xp.matmul(dgh[t], w_hh, out=rec)
+        dhz, dhz_next = dhz_next, dhz
+    dh0 = dhz + rec
+    dx, grads = _parameter_grads(fn, 2, dgi, dgh, x2, hs[reverse : T + reverse], w_ih, fn.bias)
+    return (dx, dh0, *grads)
+
+
+class GRUSequenceFn(Function):
+    """A whole GRU layer direction as one op (PyTorch's equations, gate order r, z, n).
+
+    Inputs ``(x (T, B, I), h0 (B, H), W_ih, W_hh[, b_ih, b_hh])``; outputs
+    ``(output (T, B, H), h_n (B, H))``.
+    """
+
+    fused = True
+    output_names = ("output", "h_n")
+
+    def forward(self, x, h0, w_ih, w_hh, *extra, bias=True, layer=0, direction=0):
+        b_ih, b_hh, _ = _split_extra(extra, bias, False)
+        self.bias, self.reverse = bias, int(direction)
+        _set_sequence_attributes(self, "gru", x.shape[0], h0.shape[-1], layer, direction)
+        hs = _gru_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse)
+        T = x.shape[0]
+        return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[0 if self.reverse else T])
+
+    def backward(self, dout, dh_n):
+        norms = _norm_buffer(self, self.steps, dh_n.dtype)
+        grads = _gru_backward(self, dout, dh_n, self.reverse, norms)
+        _store_norms(self, norms)
+        return grads
+
+
+class GRUCellFn(Function):
+    """One GRU step as one op: h' from (x, h), with a hand-written backward."""
+
+    fused = True
+    cell = "gru"
+    output_names = ("h",)
+
+    def forward(self, x, h, w_ih, w_hh, *extra, bias=True):
+        b_ih, b_hh, _ = _split_extra(extra, bias, False)
+        self.bias = bias
+        hs = _gru_forward(self, x[None], h, w_ih, w_hh, b_ih, b_hh, 0)
+        self.x_shape = x.shape
+        return hs[1]
+
+    def backward(self, dh):
+        return _gru_backward(self, None, dh, 0, None)
+
+
+__all__ = [
+    "ReferencePointwise",
+    "pointwise_kernels",
+    "RNNSequenceFn",
+    "LSTMSequenceFn",
+    "GRUSequenceFn",
+    "RNNCellFn",
+    "LSTMCellFn",
+    "GRUCellFn",
+]
