@@ -399,14 +399,31 @@ def _accumulate_leaf(leaf, grad):
         leaf.grad = Tensor._make(leaf.grad.data + grad, leaf._backend)
 
 
+def _reaches_released_graph(creator, limit=64):
+    """True when a released function lies within ``limit`` functions behind ``creator``.
+
+    A layer's ``h_n`` is often made by a small op (a stack or a copy) that the
+    loss never used, so its own creator is not released while the graph behind it is.
+    """
+    stack, seen = [creator], set()
+    while stack and len(seen) < limit:
+        fn = stack.pop()
+        if fn.released:
+            return True
+        seen.add(fn)
+        stack.extend(link[0] for link in fn.next if type(link) is tuple and link[0] not in seen)
+    return False
+
+
 def graph_depth_warning(state_tensor, what="the initial state"):
     """Warn once when a tensor still carries a graph that ``backward()`` already consumed.
 
     That is what happens when a hidden state is carried from batch to batch
     without ``detach_state``: the graph grows every batch and keeps its arrays alive.
     """
-    creator = getattr(state_tensor, "_creator", None)
-    if creator is not None and creator.released and not _warned_released[0]:
+    if _warned_released[0] or getattr(state_tensor, "_creator", None) is None:
+        return
+    if _reaches_released_graph(state_tensor._creator):
         _warned_released[0] = True
         warnings.warn(
             f"{what} carries the graph of an earlier batch that backward() already used; the graph keeps "
