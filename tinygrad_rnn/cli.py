@@ -74,8 +74,59 @@ def _run_example(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- bench
+_BENCH_NAMES = ("S", "M", "L", "overhead", "gpu", "all")
+
+
+def _bench_command(commands):
+    parser = commands.add_parser(
+        "bench",
+        help="time training steps against NumPy/PyTorch baselines: bench [S|M|L|overhead|gpu|all] [--quick]",
+        description="Run the benchmarks of a source checkout's benchmarks/ folder (single-threaded) and "
+        "print their tables, PASS/MISS verdicts and a Markdown summary.",
+    )
+    parser.add_argument("names", nargs="*", default=["all"], metavar="NAME",
+                        help=f"benchmarks to run: {', '.join(_BENCH_NAMES)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="1 warm-up and 3 timed rounds (a smoke test)")
+    parser.set_defaults(handler=_run_bench, subparser=parser)
+
+
+def _run_bench(args) -> int:
+    """Run ``python -m benchmarks.run_all`` in the checkout with every thread pool pinned to one thread.
+
+    A child process, because thread pools are sized when numpy / torch are
+    first loaded, and this process has loaded numpy already.
+    """
+    import os
+    import subprocess
+    from pathlib import Path
+
+    lowered = {n.lower(): n for n in _BENCH_NAMES}
+    unknown = [n for n in args.names if n.lower() not in lowered]
+    if unknown:
+        args.subparser.error(f"unknown benchmark {unknown[0]!r}: expected one of {', '.join(_BENCH_NAMES)}")
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "run_all.py").is_file():
+        print(f"tinygrad-rnn bench: error: no benchmarks/ folder next to the package (looked in {root}); "
+              "the benchmarks ship with the source checkout, not with an installed wheel", file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                "NUMEXPR_NUM_THREADS"):
+        env[var] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "benchmarks.run_all", *(lowered[n.lower()] for n in args.names)]
+    if args.quick:
+        command.append("--quick")
+    try:
+        return subprocess.call(command, cwd=root, env=env)
+    except KeyboardInterrupt:
+        print("tinygrad-rnn bench: interrupted", file=sys.stderr)
+        return 130
+
+
 #: one function per subcommand; each adds its subparser to ``commands``
-SUBCOMMANDS = [_version_command, _list_command, _run_command]
+SUBCOMMANDS = [_version_command, _list_command, _run_command, _bench_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,273 @@
+"""Vanishing and exploding gradients: ||dL/dh_t|| over time for RNN, LSTM and GRU, and gradient clipping.
+
+Backpropagation through time multiplies the gradient by the recurrent
+Jacobian once per step, dL/dh_{t-1} = W_hh^T diag(f'(a_t)) dL/dh_t, so its
+norm behaves like a power of the recurrent matrix. Three experiments, all with
+the loss L = mean over the batch of sum(h_T) and ||dL/dh_t|| read from
+``h_t.grad`` (``retain_grad()`` on every step's state):
+
+1. A tanh RNN whose W_hh is a random matrix scaled to spectral radius 0.5,
+   1.0 and 1.5, against an LSTM and a GRU (PyTorch's initialisation, and with
+   the forget gate / update gate biased open by +2 so the cell keeps its memory).
+   Below 1 the gradient vanishes geometrically. Above 1, W_hh amplifies but
+   the state saturates and tanh' shrinks it again: the gradient no longer
+   vanishes, but tanh keeps it from exploding. The gated cells carry the
+   gradient as far as their gates let them: at PyTorch's initialisation
+   (gates near 0.5) it still vanishes, with the gates open it survives.
+2. The lecture's ReLU recurrence h_t = ReLU(W_hh h_{t-1} + W_xh x_t) with a
+   random non-negative W_hh scaled so its largest eigenvalue is 0.8, 1.0, 1.2:
+   every unit stays active, so the gradient is exactly (W_hh^T)^(T-t) times the
+   last one and grows or shrinks like lambda_max^(T-t).
+3. A ReLU RNN initialised with W_hh = I (the "IRNN") trained with SGD to
+   output the normalised sum of its inputs. Without clipping, one exploding
+   gradient (norm ~1e7) throws the weights so far that the loss jumps by
+   orders of magnitude (or to inf/NaN, depending on the settings) and the
+   network never gets below "predict the mean"; with clip_grad_norm_(1.0)
+   the same run, from the same initial weights and batches, trains.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import tinygrad_rnn as tr
+from tinygrad_rnn import examples_support as support
+from tinygrad_rnn import nn, optim
+from tinygrad_rnn.nn import functional as F
+from tinygrad_rnn.nn.utils import clip_grad_norm_
+
+RADII = (0.5, 1.0, 1.5)
+EIGENVALUES = (0.8, 1.0, 1.2)
+GATE_BIAS = 2.0
+
+
+def build_parser():
+    parser = support.example_parser(__file__, __doc__)
+    parser.add_argument("--seq-len", type=support.positive_int, default=40, help="time steps T (default 40)")
+    parser.add_argument("--hidden", type=support.positive_int, default=32, help="hidden units (default 32)")
+    parser.add_argument("--train-steps", type=support.positive_int, default=None,
+                        help="SGD steps of the clipping experiment (default 400 quick, 2000 full)")
+    parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate of the clipping experiment")
+    parser.add_argument("--max-norm", type=float, default=1.0, help="clip_grad_norm_ threshold (default 1.0)")
+    return parser
+
+
+# ------------------------------------------------------------------ measurements
+def gradient_norms(cell, x, is_lstm=False):
+    """Run ``cell`` over x (T, B, I) step by step; return ||dL/dh_t|| for t = 1..T with L = mean_b sum(h_T)."""
+    states, state = [], None
+    for t in range(x.shape[0]):
+        state = cell(x[t], state)
+        h = state[0] if is_lstm else state
+        h.retain_grad()
+        states.append(h)
+    (states[-1].sum() / x.shape[1]).backward()
+    return np.array([float(np.linalg.norm(h.grad.numpy())) for h in states])
+
+
+def _set(param, array):
+    """Overwrite a parameter's values (host array → the parameter's device and dtype)."""
+    param.data = param._backend.asarray(np.asarray(array, dtype=param.dtype))
+
+
+def vanilla_and_gated(run, T, H):
+    """Experiment 1: tanh RNN at three spectral radii, LSTM and GRU (default and gates open)."""
+    x = tr.tensor(run.rng.standard_normal((T, 16, 4)).astype(np.float32), device=run.device)
+    base = run.rng.standard_normal((H, H))
+    base /= np.max(np.abs(np.linalg.eigvals(base)))
+    curves = {}
+    for radius in RADII:
+        cell = nn.RNNCell(4, H).to(run.device)
+        _set(cell.weight_hh, radius * base)
+        curves[f"RNN tanh, radius {radius:g}"] = gradient_norms(cell, x)
+    for name, cls, is_lstm in (("LSTM", nn.LSTMCell, True), ("GRU", nn.GRUCell, False)):
+        cell = cls(4, H).to(run.device)
+        curves[f"{name}, default init"] = gradient_norms(cell, x, is_lstm)
+        cell = cls(4, H).to(run.device)
+        bias = cell.bias_ih.numpy()
+        bias[H:2 * H] += GATE_BIAS  # LSTM rows i, f, g, o: f; GRU rows r, z, n: z
+        _set(cell.bias_ih, bias)
+        gate = "forget" if is_lstm else "update"
+        curves[f"{name}, {gate} gate bias +{GATE_BIAS:g}"] = gradient_norms(cell, x, is_lstm)
+    return curves
+
+
+def relu_recurrence(run, T, H):
+    """Experiment 2: ReLU RNN with a non-negative random W_hh scaled to largest eigenvalue 0.8 / 1.0 / 1.2."""
+    x = tr.tensor(run.rng.uniform(0, 1, (T, 16, 4)).astype(np.float32), device=run.device)
+    base = run.rng.uniform(0, 1, (H, H))
+    base /= np.max(np.abs(np.linalg.eigvals(base)))
+    w_ih = run.rng.uniform(0, 1, (H, 4)) / math.sqrt(H)
+    curves = {}
+    for eigenvalue in EIGENVALUES:
+        cell = nn.RNNCell(4, H, nonlinearity="relu").to(run.device)
+        _set(cell.weight_hh, eigenvalue * base)
+        _set(cell.weight_ih, w_ih)
+        _set(cell.bias_ih, np.zeros(H))
+        _set(cell.bias_hh, np.zeros(H))
+        curves[eigenvalue] = gradient_norms(cell, x)
+    return curves
+
+
+# ---------------------------------------------------------------------- clipping
+class SumRNN(nn.Module):
+    """ReLU RNN with W_hh = I and zero biases (the IRNN initialisation), read out at the last step."""
+
+    def __init__(self, hidden):
+        super().__init__()
+        self.rnn = nn.RNN(1, hidden, nonlinearity="relu", batch_first=True)
+        self.readout = nn.Linear(hidden, 1)
+        _set(self.rnn.weight_hh_l0, np.eye(hidden))
+        _set(self.rnn.bias_ih_l0, np.zeros(hidden))
+        _set(self.rnn.bias_hh_l0, np.zeros(hidden))
+
+    def forward(self, x):
+        states, _ = self.rnn(x)
+        return self.readout(states[:, -1])
+
+
+def sum_task(rng, batch, T):
+    """Inputs u_t ~ U(0, 1); target the sum of the u_t, normalised to mean 0 and variance 1."""
+    u = rng.uniform(0, 1, (batch, T, 1)).astype(np.float32)
+    y = (u.sum(axis=1) - T / 2) / math.sqrt(T / 12)
+    return u, y.astype(np.float32)
+
+
+def train_sum(run, T, H, steps, lr, max_norm, label):
+    """SGD on the sum task from a fixed seed; returns (losses, gradient norms, step of divergence or None)."""
+    tr.manual_seed(run.seed)
+    rng = np.random.default_rng(run.seed + 1)
+    model = SumRNN(H).to(run.device)
+    optimizer = optim.SGD(model.parameters(), lr=lr)
+    losses, norms, diverged = [], [], None
+    bar = run.progress(range(steps), desc=label)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in bar:
+            u, y = sum_task(rng, 32, T)
+            loss = F.mse_loss(model(tr.tensor(u, device=run.device)), tr.tensor(y, device=run.device))
+            optimizer.zero_grad()
+            loss.backward()
+            norm = clip_grad_norm_(model.parameters(), max_norm if max_norm is not None else math.inf)
+            losses.append(float(loss.item()))
+            norms.append(float(norm.item()))
+            bar.set_postfix(loss=f"{losses[-1]:.4g}", grad_norm=f"{norms[-1]:.3g}")
+            if not (math.isfinite(losses[-1]) and math.isfinite(norms[-1])):
+                diverged = step + 1
+                break
+            optimizer.step()
+    bar.close()
+    return losses, norms, diverged
+
+
+# ------------------------------------------------------------------------- output
+def _ratio(curve):
+    return float(curve[0] / curve[-1])
+
+
+def _print_curves(curves, relu, T):
+    print(f"\n1. ||dL/dh_t|| for a tanh RNN, LSTM and GRU (T = {T}); ratio = ||dL/dh_1|| / ||dL/dh_T||")
+    for name, curve in curves.items():
+        print(f"   {name:<34} ||dL/dh_T|| = {curve[-1]:9.3e}   ||dL/dh_1|| = {curve[0]:9.3e}   ratio = {_ratio(curve):9.3e}")
+    print(f"\n2. ReLU recurrence, non-negative random W_hh: the ratio follows lambda_max^(T-1) (T - 1 = {T - 1})")
+    for eigenvalue, curve in relu.items():
+        print(f"   lambda_max = {eigenvalue:3.1f}: ratio = {_ratio(curve):9.3e}   lambda^(T-1) = {eigenvalue ** (T - 1):9.3e}")
+
+
+def plot_gradients(curves, relu, T, run):
+    fig, (left, right) = support.figure(1, 2, figsize=(12, 4.4))
+    steps = np.arange(1, T + 1)
+    for name, curve in curves.items():
+        style = "-" if name.startswith("RNN") else ("--" if "default" in name else ":")
+        left.semilogy(steps, curve, style, lw=1.6, label=name)
+    left.set_xlabel("time step t")
+    left.set_ylabel(r"$\|\partial L / \partial h_t\|$")
+    left.set_title("tanh RNN by spectral radius, LSTM and GRU")
+    left.legend(fontsize=7)
+    for eigenvalue, curve in relu.items():
+        right.semilogy(steps, curve, lw=1.6, label=rf"$\lambda_{{max}}$ = {eigenvalue:g}")
+        right.semilogy(steps, curve[-1] * eigenvalue ** (T - steps), "k:", lw=0.8)
+    right.set_xlabel("time step t")
+    right.set_title(r"ReLU recurrence: $\lambda_{max}^{T-t}$ (dotted)")
+    right.legend(fontsize=8)
+    run.save_figure(fig, "gradient_norms.png")
+
+
+def plot_clipping(clipped, unclipped, run, max_norm):
+    fig, (left, right) = support.figure(1, 2, figsize=(12, 4.0))
+    for (losses, norms, diverged), label in ((unclipped, "no clipping"), (clipped, f"clip_grad_norm_({max_norm:g})")):
+        steps = np.arange(1, len(losses) + 1)
+        finite = np.isfinite(losses)
+        left.semilogy(steps[finite], np.asarray(losses)[finite], label=label)
+        right.semilogy(steps[np.isfinite(norms)], np.asarray(norms)[np.isfinite(norms)], label=label)
+        if diverged is not None:
+            left.axvline(diverged, color="red", ls="--", lw=0.8)
+            left.annotate(f"loss = {losses[-1]:g} at step {diverged}", (diverged, left.get_ylim()[1]),
+                          xytext=(5, -14), textcoords="offset points", color="red", fontsize=8)
+    left.axhline(1.0, color="gray", ls=":", lw=0.8, label="predict the mean (loss 1)")
+    left.set_xlabel("SGD step")
+    left.set_ylabel("MSE")
+    left.set_title("IRNN on the sum task")
+    left.legend(fontsize=8)
+    right.set_xlabel("SGD step")
+    right.set_ylabel("gradient norm before clipping")
+    right.legend(fontsize=8)
+    run.save_figure(fig, "clipping.png")
+
+
+def render_graph(run, H):
+    """A short tanh RNN (radius 0.5) unrolled over 6 steps, shaded by gradient norm."""
+    cell = nn.RNNCell(4, H).to(run.device)
+    base = run.rng.standard_normal((H, H))
+    _set(cell.weight_hh, 0.5 * base / np.max(np.abs(np.linalg.eigvals(base))))
+    x = tr.tensor(run.rng.standard_normal((6, 2, 4)).astype(np.float32), device=run.device)
+    with tr.retain_grads():
+        h = None
+        for t in range(6):
+            h = cell(x[t], h)
+        loss = h.sum() / 2
+        loss.name = "L"
+        loss.backward()
+    run.graph(loss, "graph", show_grads=True, model=cell)
+
+
+def main(argv=None) -> dict:
+    run = support.start(build_parser(), argv)
+    args = run.args
+    T, H = args.seq_len, args.hidden
+
+    curves = vanilla_and_gated(run, T, H)
+    relu = relu_recurrence(run, T, H)
+    _print_curves(curves, relu, T)
+    plot_gradients(curves, relu, T, run)
+    render_graph(run, H)
+
+    steps = args.train_steps or (400 if run.quick else 2000)
+    print(f"\n3. IRNN (ReLU, W_hh = I) on the sum task, T = {T}, SGD lr = {args.lr:g}, {steps} steps")
+    unclipped = train_sum(run, T, H, steps, args.lr, None, "no clipping")
+    clipped = train_sum(run, T, H, steps, args.lr, args.max_norm, "clipping")
+    if unclipped[2] is not None:
+        print(f"   without clipping: the loss is {unclipped[0][-1]:g} at step {unclipped[2]} "
+              f"(gradient norm {unclipped[1][-2] if len(unclipped[1]) > 1 else unclipped[1][-1]:.3g} the step before)")
+    else:
+        print(f"   without clipping: loss {unclipped[0][0]:.3g} -> {np.mean(unclipped[0][-50:]):.3g} "
+              f"(largest gradient norm {max(unclipped[1]):.3g})")
+    tail = float(np.mean(clipped[0][-50:]))
+    print(f"   with clip_grad_norm_({args.max_norm:g}): loss {clipped[0][0]:.3g} -> {tail:.3g} (mean of the last 50 "
+          f"steps; predicting the mean scores 1.0), largest gradient norm {max(clipped[1]):.3g}")
+    plot_clipping(clipped, unclipped, run, args.max_norm)
+
+    return run.finish({
+        "ratio_first_last": {name: _ratio(curve) for name, curve in curves.items()},
+        "relu_ratio_first_last": {f"{e:g}": _ratio(curve) for e, curve in relu.items()},
+        "relu_expected_ratio": {f"{e:g}": e ** (T - 1) for e in EIGENVALUES},
+        "no_clip_diverged_at_step": unclipped[2],
+        "clip_final_loss": tail,
+        "clip_initial_loss": clipped[0][0],
+        "losses": clipped[0],
+        "losses_no_clip": unclipped[0],
+    })
+
+
+if __name__ == "__main__":
+    main()

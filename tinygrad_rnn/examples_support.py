@@ -1,0 +1,409 @@
+"""What every lecture example shares: flags, seeding, progress bars, outputs, and the registry.
+
+An example is one file ``examples/NAME.py`` (NAME may contain hyphens). Its
+module docstring's first line is the one-line description that
+``tinygrad-rnn list`` prints, so adding an example is adding one file. The
+file looks like this::
+
+    '''Short description shown by `tinygrad-rnn list`.
+
+    Longer explanation...
+    '''
+    from tinygrad_rnn import examples_support as support
+
+    def build_parser():
+        parser = support.example_parser(__file__, __doc__)
+        parser.add_argument("--steps", type=int, default=None, help="training steps")
+        return parser
+
+    def main(argv=None) -> dict:
+        run = support.start(build_parser(), argv)   # parses, seeds, makes run.out
+        for step in (bar := run.progress(range(100), desc="train")):
+            ...
+            bar.set_postfix(loss=f"{loss:.4f}")
+        run.graph(loss, "graph", model=model)        # graph.svg (or graph.dot without `dot`)
+        fig, ax = support.figure()                   # matplotlib Figure, no pyplot state
+        ...
+        run.save_figure(fig, "loss.png")
+        return run.finish({"final_loss": loss, "losses": losses})  # prints, writes metrics.json
+
+    if __name__ == "__main__":
+        main()
+
+Common flags (added by :func:`example_parser`): ``--device cpu|cuda``,
+``--quick`` (under a minute on a 2-core CPU), ``--seed N`` (seeds
+``tinygrad_rnn.manual_seed`` and ``run.rng``, a NumPy Generator for data) and
+``--out DIR`` (default: a folder named after the example in the current
+directory). A bad flag or a missing file (use ``type=support.existing_file``)
+ends the run with a one-line message and exit code 2.
+
+The examples live in the repository's ``examples/`` directory, which is
+installed as the package ``tinygrad_rnn.examples``; :func:`examples_dir` finds
+it either way, and :func:`load_example` loads a file by path (hyphenated names
+are not importable).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import tinygrad_rnn as tr
+
+__all__ = [
+    "ExampleParser",
+    "ExampleRun",
+    "UnknownExampleError",
+    "example_parser",
+    "existing_file",
+    "positive_int",
+    "start",
+    "figure",
+    "examples_dir",
+    "available_examples",
+    "load_example",
+    "example_name",
+]
+
+
+# --------------------------------------------------------------------------- flags
+class ExampleParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line with exit code 2 (no usage dump)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def example_name(file) -> str:
+    """The example's name: its file name without ``.py`` (e.g. ``bptt-by-hand``)."""
+    return Path(file).stem
+
+
+def example_parser(file, doc: str | None = None) -> ExampleParser:
+    """A parser with the common flags for the example in ``file`` (pass ``__file__``, ``__doc__``)."""
+    name = example_name(file)
+    summary = _first_line(doc) if doc else None
+    parser = ExampleParser(
+        prog=f"tinygrad-rnn run {name}",
+        description=summary,
+        epilog=f"Also runnable as: python examples/{name}.py [options]",
+    )
+    parser.set_defaults(_example_name=name)
+    common = parser.add_argument_group("common options")
+    common.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    common.add_argument("--quick", action="store_true", help="a short run (under a minute on 2 CPU cores)")
+    common.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    common.add_argument("--out", default=None, help=f"output directory (default ./{name})")
+    return parser
+
+
+def existing_file(value: str) -> str:
+    """argparse ``type=`` for a path that must exist: a missing one is a one-line error."""
+    if not os.path.isfile(value):
+        raise argparse.ArgumentTypeError(f"no such file: {value!r}")
+    return value
+
+
+def positive_int(value: str) -> int:
+    """argparse ``type=`` for an int >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
+    return number
+
+
+# ----------------------------------------------------------------------------- run
+class ExampleRun:
+    """One run of an example: its parsed ``args``, ``device``, ``out`` folder and ``rng``.
+
+    ``progress`` makes the tqdm bar, ``graph`` renders a model graph,
+    ``save_figure`` writes a PNG, ``path`` names any other output (a
+    checkpoint), and ``finish`` prints the summary and writes ``metrics.json``.
+    Every file written through the run is listed in ``metrics["outputs"]``.
+    """
+
+    def __init__(self, name: str, args: argparse.Namespace):
+        self.name = name
+        self.args = args
+        self.device: str = args.device
+        self.quick: bool = args.quick
+        self.seed: int = args.seed
+        self.out = Path(args.out if args.out is not None else name)
+        self.rng = np.random.default_rng(self.seed)
+        self.outputs: list[str] = []
+        self._started = time.perf_counter()
+
+    def path(self, filename: str) -> Path:
+        """``out/filename``, recorded as an output of the run (for checkpoints and extra files)."""
+        target = self.out / filename
+        if filename not in self.outputs:
+            self.outputs.append(filename)
+        return target
+
+    def progress(self, iterable, desc: str = "train", **kwargs):
+        """A tqdm bar over ``iterable`` (or ``range(n)`` for an int); show the loss with ``bar.set_postfix``."""
+        if isinstance(iterable, int):
+            iterable = range(iterable)
+        options = dict(desc=f"{self.name} {desc}", unit="step", dynamic_ncols=True, mininterval=0.2, leave=True)
+        options.update(kwargs)
+        return _progress_bar_class()(iterable, **options)
+
+    def graph(self, root, filename: str = "graph", **draw_options) -> Path:
+        """Render the graph that produced ``root`` with ``tinygrad_rnn.viz.draw_graph(root, **draw_options)``.
+
+        Writes ``filename.dot`` (the DOT source) and ``filename.svg``; without
+        the Graphviz ``dot`` program only the ``.dot`` is written, with a note
+        saying how to get pictures. Returns the SVG path, or the DOT path.
+        """
+        import graphviz
+
+        from tinygrad_rnn.viz import draw_graph
+
+        dot = draw_graph(root, **draw_options)
+        dot_path = self.path(f"{filename}.dot")
+        dot_path.write_text(dot.source, encoding="utf-8")
+        try:
+            svg = dot.pipe(format="svg")
+        except graphviz.ExecutableNotFound:
+            print(
+                f"{self.name}: Graphviz's `dot` program was not found, so only the graph source "
+                f"{dot_path} was written; install Graphviz (e.g. apt install graphviz) and run "
+                f"`dot -Tsvg {dot_path} -o {filename}.svg`",
+                file=sys.stderr,
+            )
+            return dot_path
+        svg_path = self.path(f"{filename}.svg")
+        svg_path.write_bytes(svg)
+        return svg_path
+
+    def save_figure(self, fig, filename: str, dpi: int = 110) -> Path:
+        """Save a matplotlib figure (from :func:`figure`) as ``out/filename`` (PNG)."""
+        target = self.path(filename)
+        fig.savefig(target, dpi=dpi, bbox_inches="tight")
+        return target
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.perf_counter() - self._started
+
+    def finish(self, metrics: dict) -> dict:
+        """Add run facts to ``metrics``, print a summary, write ``out/metrics.json``; return ``metrics``.
+
+        Added keys: ``example``, ``device``, ``seed``, ``quick``, ``time_s`` and
+        ``outputs`` (the files written in ``out``). Lists (e.g. ``losses``) are
+        summarised in the printout and kept whole in the JSON, where NaN and
+        infinities are written as null.
+        """
+        metrics = dict(metrics)
+        metrics.update(
+            example=self.name,
+            device=self.device,
+            seed=self.seed,
+            quick=self.quick,
+            time_s=round(self.elapsed, 3),
+        )
+        json_name = "metrics.json"
+        self.path(json_name)
+        metrics["outputs"] = list(self.outputs)
+        with open(self.out / json_name, "w", encoding="utf-8") as handle:
+            json.dump(_jsonable(metrics), handle, indent=2, allow_nan=False)
+            handle.write("\n")
+        print(_summary(metrics, self.out))
+        return metrics
+
+
+def _progress_bar_class():
+    """tqdm whose ``set_postfix`` waits for the next throttled redraw instead of redrawing at once
+    (so a loss shown every step does not flood a log file)."""
+    from tqdm import tqdm
+
+    class ProgressBar(tqdm):
+        def set_postfix(self, ordered_dict=None, refresh=False, **kwargs):
+            super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+    return ProgressBar
+
+
+def start(parser: argparse.ArgumentParser, argv=None) -> ExampleRun:
+    """Parse ``argv``, check the device, seed everything, create the output folder."""
+    args = parser.parse_args(argv)
+    name = getattr(args, "_example_name", None) or parser.prog.split()[-1]
+    _check_device(parser, args.device)
+    tr.manual_seed(args.seed)
+    run = ExampleRun(name, args)
+    try:
+        run.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out: cannot create {str(run.out)!r}: {exc.strerror or exc}")
+    return run
+
+
+def _check_device(parser, device):
+    try:
+        kind, _ = tr.backends.parse_device(device)
+    except (ValueError, TypeError):
+        parser.error(f"--device: expected cpu or cuda[:N], got {device!r}")
+    if kind == "cuda" and not tr.cuda_is_available():
+        parser.error(
+            f"--device {device}: no usable GPU (CuPy missing or no CUDA device); "
+            'install CuPy with pip install "tinygrad_rnn[cuda12]" or use --device cpu'
+        )
+    if kind not in ("cpu", "cuda"):
+        parser.error(f"--device: expected cpu or cuda[:N], got {device!r}")
+
+
+def figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.0), **subplot_options):
+    """A matplotlib ``(Figure, axes)`` pair drawn with Agg, without pyplot's global state.
+
+    ``nrows=None`` gives ``(Figure, None)`` for layouts built by hand (subfigures, grids).
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    if nrows is None:
+        return fig, None
+    return fig, fig.subplots(nrows, ncols, **subplot_options)
+
+
+# ------------------------------------------------------------------------ summary
+def _jsonable(value):
+    """NumPy scalars/arrays and tensors → plain Python; non-finite floats → None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, tr.Tensor):
+        value = value.numpy()
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _format_value(value) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = list(value)
+        if items and all(isinstance(v, (int, float, np.number)) for v in items):
+            return f"[{len(items)} values: {_format_value(items[0])} ... {_format_value(items[-1])}]"
+        text = ", ".join(_format_value(v) for v in items[:6])
+        return f"[{text}{', ...' if len(items) > 6 else ''}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def _summary(metrics: dict, out: Path) -> str:
+    lines = [f"== {metrics['example']}: summary =="]
+    width = max(len(k) for k in metrics)
+    for key, value in metrics.items():
+        if key == "outputs":
+            continue
+        lines.append(f"  {key:<{width}}  {_format_value(value)}")
+    lines.append(f"  {'outputs':<{width}}  {', '.join(str(out / f) for f in metrics['outputs'])}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------- registry
+class UnknownExampleError(LookupError):
+    """Raised by :func:`load_example` for a name with no ``examples/NAME.py``."""
+
+
+def examples_dir() -> Path:
+    """The folder holding the example files: the installed ``tinygrad_rnn.examples`` package,
+    or ``examples/`` next to the ``tinygrad_rnn`` source folder in a checkout."""
+    try:
+        spec = importlib.util.find_spec("tinygrad_rnn.examples")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            if Path(location).is_dir():
+                return Path(location)
+    checkout = Path(__file__).resolve().parent.parent / "examples"
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(
+        "cannot find the examples: neither the package tinygrad_rnn.examples nor a checkout's examples/ "
+        "folder exists; reinstall with pip install ."
+    )
+
+
+def _example_files() -> dict[str, Path]:
+    folder = examples_dir()
+    return {
+        path.stem: path
+        for path in sorted(folder.glob("*.py"))
+        if not path.name.startswith("_")
+    }
+
+
+def _first_line(doc: str) -> str:
+    for line in doc.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def available_examples() -> dict[str, str]:
+    """Example name → the first line of its module docstring, read without importing the file."""
+    registry = {}
+    for name, path in _example_files().items():
+        try:
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+        except SyntaxError:
+            doc = None
+        registry[name] = _first_line(doc) if doc else "(no description)"
+    return registry
+
+
+def load_example(name: str):
+    """Load ``examples/NAME.py`` by path and return the module (its ``main(argv)`` runs it)."""
+    files = _example_files()
+    path = files.get(name)
+    if path is None:
+        known = ", ".join(files) or "none"
+        raise UnknownExampleError(f"unknown example {name!r}; available: {known}")
+    module_name = "tinygrad_rnn_example_" + name.replace("-", "_")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    if not callable(getattr(module, "main", None)):
+        raise UnknownExampleError(f"example {name!r} ({path}) defines no main(argv) function")
+    return module
