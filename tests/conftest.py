@@ -53,6 +53,18 @@ def cuda_device():
     return "cuda"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_blas_thread():
+    """Small matrices run fastest on one BLAS thread; several threads on a busy 2-core machine stall."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     tr.manual_seed(0)
