@@ -1,0 +1,254 @@
+"""Write a drawing out as a ``graphviz.Digraph``: nested clusters, styled nodes and arrows, a legend.
+
+Node ids are counters (``n0``, ``n1``, ...) and clusters are numbered in
+creation order, so the same computation always gives the same DOT text.
+Arrows that feed a time step from outside it (parameters, the input
+sequence) have no weight in the layout, so each step's nodes stay together.
+Labels are HTML-like (escaped), so names may contain any character.
+"""
+from __future__ import annotations
+
+import functools
+import html
+
+import graphviz
+
+from . import style
+from .grads import LogScale
+from .ir import common_cluster
+from .labels import grad_text, is_reverse
+
+#: ``newrank`` lays the steps out in time order (a staircase), but its cost grows fast with
+#: the number of steps; beyond this many visible steps dot's default ranking is used.
+NEWRANK_MAX_STEPS = 24
+
+
+def _title_html(node) -> str:
+    title = html.escape(node.title)
+    if node.sub:
+        step = next((c for c in node.cluster.chain() if c.block is not None), None) if node.cluster else None
+        if step is not None:
+            title += f"<sub>{'t' if step.folded else html.escape(str(step.time))}</sub>"
+    return title
+
+
+def _node_label(node, show_grads) -> str:
+    lines = [_title_html(node)]
+    details = list(node.details)
+    if show_grads and node.wants_grad:
+        details.append(grad_text(node.grad))
+    lines.extend(f'<font point-size="9">{html.escape(d)}</font>' for d in details)
+    return "<" + "<br/>".join(lines) + ">"
+
+
+def _layers_label(cluster, siblings) -> str:
+    parts = []
+    if len({s.layer for s in siblings}) > 1 or len({s.direction for s in siblings}) == 1:
+        parts.append(f"layer {cluster.layer}")
+    if len({s.direction for s in siblings}) > 1:
+        parts.append("reverse" if is_reverse(cluster.direction) else "forward")
+    return " · ".join(parts)
+
+
+def _calls(cluster) -> str:
+    """`` (call 2)`` for one of several calls of a module, `` (×6 calls)`` once folded."""
+    if cluster.block is None:
+        return ""
+    return f" (×{cluster.folded} calls)" if cluster.folded else f" (call {cluster.time})"
+
+
+def _cluster_attrs(cluster, siblings):
+    if cluster.kind == "module":
+        label = cluster.label + _calls(cluster)
+        return {"label": label, "style": "rounded", "color": style.MODULE_CLUSTER_COLOR,
+                "fontcolor": style.MODULE_CLUSTER_COLOR, "fontname": style.FONT + "-Bold"}
+    if cluster.kind == "layers":
+        return {"label": _layers_label(cluster, siblings), "style": "rounded,dashed", "color": style.STEP_CLUSTER_COLOR,
+                "fontcolor": "#343a40", "fontname": style.FONT}
+    if cluster.kind == "step":
+        label = f"t (×{cluster.folded} steps)" if cluster.folded else cluster.label
+        return {"label": label, "style": "rounded,filled", "color": style.STEP_CLUSTER_COLOR, "fillcolor": "#f8f9fa",
+                "fontcolor": "#343a40", "fontname": style.FONT}
+    fill, border, _ = style.ROLES["gate"]
+    return {"label": cluster.label, "style": "rounded,filled", "color": border, "fillcolor": fill,
+            "fontcolor": border}
+
+
+def _visible_parents(drawing):
+    """cluster -> the cluster it is drawn in, leaving out boxes that say nothing.
+
+    Not drawn: a layer/direction cluster without siblings, and a module call
+    around a single op (a cell module around its fused op); that op gets the
+    module's name as a line of its label instead.
+    """
+    clusters = drawing.clusters
+    layer_children = {}
+    has_children = set()
+    for c in clusters:
+        has_children.add(c.parent)
+        if c.kind == "layers":
+            layer_children.setdefault(c.parent, []).append(c)
+    hidden = {c for group in layer_children.values() if len(group) == 1 for c in group}
+    members = {}
+    for node in drawing.nodes:
+        members.setdefault(node.cluster, []).append(node)
+    for c in clusters:
+        inside = members.get(c, ())
+        if c.kind == "module" and c not in has_children and len(inside) == 1 and inside[0].kind in ("op", "fused"):
+            hidden.add(c)
+            inside[0].details.insert(0, (c.name or c.label) + _calls(c))
+
+    def visible(c):
+        while c is not None and c in hidden:
+            c = c.parent
+        return c
+
+    return visible, layer_children, hidden
+
+
+def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True) -> graphviz.Digraph:
+    """The drawing as a ``graphviz.Digraph`` (displays inline in Jupyter; ``.render``/``.pipe`` run ``dot``)."""
+    graph = graphviz.Digraph(
+        "tinygrad_rnn",
+        graph_attr={"rankdir": rankdir, "fontname": style.FONT, "fontsize": "11", "nodesep": "0.25",
+                    "ranksep": "0.3"},
+        node_attr={"fontname": style.FONT, "fontsize": "11", "margin": "0.08,0.04", "height": "0.3"},
+        edge_attr={"fontname": style.FONT, "fontsize": "9", "arrowsize": "0.6", "color": style.EDGE_COLOR},
+    )
+    ids = {node: f"n{i}" for i, node in enumerate(drawing.nodes)}
+    scale = LogScale([n.grad for n in drawing.nodes]) if show_grads else None
+    visible, layer_children, hidden = _visible_parents(drawing)
+    shown = [c for c in drawing.clusters if c not in hidden]
+    subgraphs = {c: graphviz.Digraph(f"cluster_{i}") for i, c in enumerate(shown)}
+    for c in shown:
+        subgraphs[c].attr(**_cluster_attrs(c, layer_children.get(c.parent, ())))
+    bundles = _param_bundles(drawing)
+    for k, (params, consumers) in enumerate(bundles):
+        where = visible(functools.reduce(common_cluster, (n.cluster for n in consumers)))
+        hub = f"p{k}"
+        (subgraphs[where] if where is not None else graph).node(
+            hub, label="", shape="point", width="0.07", color=style.PARAM_EDGE_COLOR)
+    bundled = {(p, n) for params, consumers in bundles for p in params for n in consumers}
+    roles = set()
+    for node in drawing.nodes:
+        roles.add(node.role)
+        target = visible(node.cluster)
+        where = subgraphs[target] if target is not None else graph
+        where.body.append(_statement(ids[node], _node_attrs(node, scale)))
+    depth = {c: len(c.chain()) for c in shown}
+    for c in sorted(shown, key=lambda c: -depth[c]):
+        parent = visible(c.parent)
+        if parent is None:
+            continue
+        subgraphs[parent].subgraph(subgraphs[c])
+    for c in shown:
+        if visible(c.parent) is None:
+            graph.subgraph(subgraphs[c])
+    step_of = _steps_of(drawing)
+    for edge in drawing.edges.values():
+        if (edge.src, edge.dst) in bundled:
+            continue
+        attrs = _edge_attrs(edge, scale)
+        a, b = step_of.get(edge.src), step_of.get(edge.dst)
+        if edge.kind == "param" or (a is not b and (a is None or b is None)):
+            attrs["weight"] = "0"
+        graph.body.append(_statement(f"{ids[edge.src]} -> {ids[edge.dst]}", attrs))
+    for k, (params, consumers) in enumerate(bundles):
+        for param in params:
+            graph.edge(ids[param], f"p{k}", color=style.PARAM_EDGE_COLOR, arrowhead="none", weight="0")
+        for node in consumers:
+            graph.edge(f"p{k}", ids[node], color=style.PARAM_EDGE_COLOR, weight="0")
+    if len(set(step_of.values())) <= NEWRANK_MAX_STEPS:
+        graph.graph_attr["newrank"] = "true"
+    if legend and drawing.nodes:
+        grad_range = scale.range if scale is not None and not scale.empty else None
+        graph.node("legend", style.legend_label(roles, grad_range), shape="plaintext", margin="0")
+    return graph
+
+
+def _param_bundles(drawing) -> list:
+    """(parameters, consumers) for each group of several parameters that feeds several nodes together.
+
+    The weights of a recurrent layer feed every time step; drawing their
+    arrows through one bundle point per layer (4 + T arrows instead of 4 × T)
+    keeps the unrolled drawing readable.
+    """
+    feeds = {}
+    for edge in drawing.edges.values():
+        if edge.kind == "param":
+            feeds.setdefault(edge.dst, []).append(edge.src)
+    groups = {}
+    for node, params in feeds.items():
+        if len(params) > 1:
+            groups.setdefault(tuple(params), []).append(node)
+    return [(params, consumers) for params, consumers in groups.items() if len(consumers) > 1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(value: str) -> str:
+    return graphviz.quoting.quote(value)
+
+
+def _statement(head, attrs) -> str:
+    """One DOT statement, as ``Digraph.node``/``edge`` write it (written directly: 100,000 nodes stay fast).
+
+    Labels are HTML-like (``<...>``, escaped by us) or plain text whose
+    backslashes are escaped; other values come from this module.
+    """
+    parts = []
+    for key, value in attrs.items():
+        if key == "label" and not (value.startswith("<") and value.endswith(">")):
+            value = graphviz.quoting.quote(graphviz.escape(value))
+        elif key != "label":
+            value = _quoted(value)
+        parts.append(f"{key}={value}")
+    return f"\t{head} [{' '.join(parts)}]\n" if parts else f"\t{head}\n"
+
+
+def _steps_of(drawing) -> dict:
+    """node -> the innermost step-like cluster it sits in (nodes outside every step are left out)."""
+    out = {}
+    for node in drawing.nodes:
+        c = node.cluster
+        while c is not None and c.block is None:
+            c = c.parent
+        if c is not None:
+            out[node] = c
+    return out
+
+
+def _node_attrs(node, scale) -> dict:
+    shape, node_style = style.SHAPES[node.kind]
+    fill, border, _ = style.ROLES[node.role]
+    attrs = {"label": _node_label(node, scale is not None), "shape": shape, "style": node_style,
+             "fillcolor": fill, "color": border}
+    if node.kind == "gate":
+        attrs["fontsize"] = "10"
+    if node.root:
+        attrs["peripheries"] = "2"
+    if scale is not None:
+        if node.grad is not None:
+            t = scale(node.grad)
+            attrs.update(fillcolor=style.ramp_color(t), fontcolor=style.text_color_on(t), penwidth="2")
+        elif node.wants_grad:
+            attrs.update(fillcolor=style.NOT_KEPT_FILL, style=node_style + ",dashed")
+    return attrs
+
+
+def _edge_attrs(edge, scale) -> dict:
+    attrs = {}
+    if edge.kind == "param":
+        attrs.update(color=style.PARAM_EDGE_COLOR)
+    elif edge.kind == "recurrent":
+        attrs.update(color=style.RECURRENT_EDGE_COLOR, penwidth="2", constraint="false",
+                     fontcolor=style.RECURRENT_EDGE_COLOR)
+    elif edge.src.role in ("hidden", "cell"):
+        attrs.update(color=style.RECURRENT_EDGE_COLOR, penwidth="1.5")
+    if edge.label:
+        attrs["label"] = edge.label
+    if scale is not None and edge.kind != "param":
+        grad = edge.grad if edge.grad is not None else edge.src.grad
+        if grad is not None:
+            t = scale(grad)
+            attrs.update(color=style.ramp_color(max(t, 0.15)), penwidth=f"{0.6 + 3.0 * t:.2f}")
+    return attrs
