@@ -1,4 +1,4 @@
-"""The ``tinygrad-rnn`` command line: ``version``, ``list``, ``run`` (and, as they land, ``graph``, ``bench``).
+"""The ``tinygrad-rnn`` command line: ``version``, ``list``, ``run``, ``graph`` and ``bench``.
 
 Each subcommand is one ``_NAME_command(commands)`` function that adds its
 subparser and sets ``handler`` to the function that runs it; add a new one to
@@ -125,8 +125,56 @@ def _run_bench(args) -> int:
         return 130
 
 
+# --------------------------------------------------------------------- graph
+def _graph_command(commands):
+    from .viz.lecture_graphs import CELLS, KINDS
+
+    parser = commands.add_parser(
+        "graph",
+        help="render a lecture diagram from a real computation: graph KIND --steps N --mode unrolled|folded -o FILE.svg",
+        description="Build a small real model of the lecture's KIND, run it, and render its autodiff graph.",
+    )
+    parser.add_argument("kind", metavar="KIND", choices=KINDS, help=f"one of: {', '.join(KINDS)}")
+    parser.add_argument("--steps", type=int, default=4, help="sequence length (default 4)")
+    parser.add_argument("--mode", choices=("unrolled", "folded"), default="unrolled")
+    parser.add_argument("--grads", action="store_true", help="run backward() and shade by gradient norm")
+    parser.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
+    parser.add_argument("--expand-fused", action="store_true", help="draw the gates inside fused cells")
+    parser.add_argument("--max-nodes", type=int, default=300, help="node budget before steps collapse")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="output file; its suffix (.svg, .png, .pdf, .dot) picks the format")
+    parser.set_defaults(handler=_run_graph, subparser=parser)
+
+
+def _run_graph(args) -> int:
+    import shutil
+    from pathlib import Path
+
+    from .viz.lecture_graphs import build_lecture_graph
+
+    if args.steps < 1:
+        args.subparser.error(f"--steps must be at least 1, got {args.steps}")
+    output = Path(args.output)
+    fmt = output.suffix.lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf", "dot"):
+        args.subparser.error(f"-o {args.output}: expected a .svg, .png, .pdf or .dot file")
+    if not output.parent.exists():
+        args.subparser.error(f"-o {args.output}: folder {output.parent} does not exist")
+    if fmt != "dot" and shutil.which("dot") is None:
+        args.subparser.error("the graphviz 'dot' program is missing (Debian: apt-get install graphviz); "
+                             "or write DOT text with -o FILE.dot")
+    graph = build_lecture_graph(args.kind, steps=args.steps, cell=args.cell, mode=args.mode, grads=args.grads,
+                                expand_fused=args.expand_fused, max_nodes=args.max_nodes)
+    data = graph.source.encode() if fmt == "dot" else graph.pipe(format=fmt)
+    temporary = output.with_name(output.name + ".part")
+    temporary.write_bytes(data)
+    temporary.replace(output)
+    print(f"wrote {output} ({args.kind}, {args.cell}, {args.steps} steps, {args.mode})")
+    return 0
+
+
 #: one function per subcommand; each adds its subparser to ``commands``
-SUBCOMMANDS = [_version_command, _list_command, _run_command, _bench_command]
+SUBCOMMANDS = [_version_command, _list_command, _run_command, _graph_command, _bench_command]
 
 
 def build_parser() -> argparse.ArgumentParser:
