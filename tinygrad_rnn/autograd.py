@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
+import sys
 import warnings
 from contextlib import contextmanager
 
@@ -182,6 +184,8 @@ class Function:
 
     saved = ()
     released = False
+    #: set when a ``backward(retain_graph=True)`` walked this function (``released`` says the same otherwise)
+    walked = False
     keep_grads = False
     out_grads = None
     retained = None
@@ -364,6 +368,8 @@ def backward(root, gradient=None, retain_graph=False):
             grads_in = (grads_in,)
         if not retain_graph:
             fn.release()
+        else:
+            fn.walked = True
         for parent, g, (shape, dtype) in zip(fn.next, grads_in, fn.in_meta):
             if parent is None or g is None:
                 continue
@@ -400,7 +406,8 @@ def _accumulate_leaf(leaf, grad):
 
 
 def _reaches_released_graph(creator, limit=64):
-    """True when a released function lies within ``limit`` functions behind ``creator``.
+    """True when a function that a ``backward()`` already walked (released, or kept by
+    ``retain_graph=True``) lies within ``limit`` functions behind ``creator``.
 
     A layer's ``h_n`` is often made by a small op (a stack or a copy) that the
     loss never used, so its own creator is not released while the graph behind it is.
@@ -408,7 +415,7 @@ def _reaches_released_graph(creator, limit=64):
     stack, seen = [creator], set()
     while stack and len(seen) < limit:
         fn = stack.pop()
-        if fn.released:
+        if fn.released or fn.walked:
             return True
         seen.add(fn)
         stack.extend(link[0] for link in fn.next if type(link) is tuple and link[0] not in seen)
@@ -421,16 +428,26 @@ def graph_depth_warning(state_tensor, what="the initial state"):
     That is what happens when a hidden state is carried from batch to batch
     without ``detach_state``: the graph grows every batch and keeps its arrays alive.
     """
-    if _warned_released[0] or getattr(state_tensor, "_creator", None) is None:
-        return
+    if _warned_released[0] or not STATE.grad_enabled or getattr(state_tensor, "_creator", None) is None:
+        return  # under no_grad() (sampling, evaluation) nothing new is recorded onto the old graph
     if _reaches_released_graph(state_tensor._creator):
         _warned_released[0] = True
         warnings.warn(
             f"{what} carries the graph of an earlier batch that backward() already used; the graph keeps "
-            "growing and holds its memory. Cut it between batches with tinygrad_rnn.nn.utils.detach_state(state).",
+            "growing and holds its memory (retain_graph=True does not fix this). Cut it between batches with "
+            "tinygrad_rnn.nn.utils.detach_state(state).",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=_user_stacklevel(),
         )
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` of the first caller outside tinygrad_rnn, so a warning shows the user's line."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(2), 2  # level 1 is the function calling warnings.warn
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 __all__ = [

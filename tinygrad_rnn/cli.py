@@ -54,7 +54,7 @@ def _run_command(commands):
         help="run an example: run NAME [--device cpu|cuda] [--quick] [--seed N] [--out DIR] [options]",
         description="Run one example; `tinygrad-rnn run NAME --help` shows its options.",
     )
-    parser.add_argument("name", metavar="NAME", help="the example (see `tinygrad-rnn list`)")
+    parser.add_argument("name", metavar="NAME", nargs="?", help="the example (see `tinygrad-rnn list`)")
     parser.add_argument("example_args", nargs=argparse.REMAINDER, metavar="OPTIONS", help="options passed to the example")
     parser.set_defaults(handler=_run_example, subparser=parser)
 
@@ -62,6 +62,8 @@ def _run_command(commands):
 def _run_example(args) -> int:
     from .examples_support import UnknownExampleError, load_example
 
+    if args.name is None:
+        args.subparser.error("the following argument is required: NAME (see `tinygrad-rnn list`)")
     try:
         module = load_example(args.name)
     except UnknownExampleError as exc:

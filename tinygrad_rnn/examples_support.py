@@ -112,6 +112,32 @@ def existing_file(value: str) -> str:
     return value
 
 
+def text_file(value: str) -> str:
+    """argparse ``type=`` for a training text: it must exist, be non-empty and decode as UTF-8."""
+    existing_file(value)
+    with open(value, "rb") as handle:
+        data = handle.read()
+    if not data:
+        raise argparse.ArgumentTypeError(f"{value!r} is empty: expected a text file to train on")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not UTF-8 text (byte {exc.start}): expected a text file to train on"
+        ) from None
+    return value
+
+
+def checkpoint_file(value: str) -> str:
+    """argparse ``type=`` for a checkpoint written by ``tinygrad_rnn.save``: checked by loading it."""
+    existing_file(value)
+    try:
+        tr.load(value)
+    except tr.CheckpointError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
 def positive_int(value: str) -> int:
     """argparse ``type=`` for an int >= 1."""
     try:

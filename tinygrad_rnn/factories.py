@@ -54,6 +54,8 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
         start, end = 0, start
     if step == 0:
         raise ValueError("arange: step must be non-zero")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange: start={start} and end={end} are inconsistent with the sign of step={step}")
     if dtype is None:
         dtype = int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else float32
     backend = get_backend(device)
@@ -61,6 +63,8 @@ def arange(start, end=None, step=1, dtype=None, device="cpu", requires_grad=Fals
 
 
 def eye(n, m=None, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """The (n, m) identity matrix (m defaults to n)."""
+    n, m = _shape((n, n if m is None else m), "eye")
     backend = get_backend(device)
     return _finish(backend.xp.eye(n, m, dtype=as_dtype(dtype or float32)), backend, requires_grad)
 

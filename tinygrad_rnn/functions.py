@@ -45,9 +45,11 @@ def stack(tensors, dim=0) -> Tensor:
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: tensor {i} has shape {t.shape}, expected {tensors[0].shape} like tensor 0")
     ndim = tensors[0].ndim + 1
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"stack: dim must be an int, got {dim!r}")
     if not -ndim <= dim < ndim:
-        raise IndexError(f"stack: dim {dim} is out of range for {ndim} dimensions")
-    return shape_ops.Stack.apply(*tensors, axis=dim % ndim)
+        raise IndexError(f"stack: dim {dim} is out of range for {ndim} dimensions (expected {-ndim} <= dim < {ndim})")
+    return shape_ops.Stack.apply(*tensors, axis=int(dim) % ndim)
 
 
 def split(tensor, split_size_or_sections, dim=0) -> tuple:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 
 import numpy as np
 
@@ -99,7 +98,14 @@ def save(obj, path) -> None:
     entries[_STRUCTURE] = np.frombuffer(document.encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: cannot write {path}: the directory {directory} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"save: cannot write {path}: it is a directory")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"save: cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(descriptor, "wb") as file:
             np.savez(file, **entries)
@@ -176,7 +182,7 @@ def _read_entries(path):
                 "tinygrad_rnn checkpoints never contain pickle"
             ) from None
         raise CheckpointError(f"load: {path} is not a readable tinygrad_rnn checkpoint ({exc})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+    except Exception as exc:  # zipfile, zlib and the .npy reader each have their own error types for a damaged file
         raise CheckpointError(f"load: {path} is truncated or corrupted ({type(exc).__name__}: {exc})") from None
     for name, value in entries.items():
         if not isinstance(value, np.ndarray):

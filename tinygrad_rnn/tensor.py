@@ -55,7 +55,12 @@ def _normalize_dims(dim, ndim, op):
     """PyTorch ``dim`` (int, tuple or None) → a sorted tuple of non-negative axes, or None."""
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if isinstance(dim, (int, np.integer)):
+        dims = (dim,)
+    elif isinstance(dim, (tuple, list)):
+        dims = tuple(dim)
+    else:
+        raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {dim!r}")
     out = []
     for d in dims:
         if not isinstance(d, (int, np.integer)):
@@ -69,6 +74,8 @@ def _normalize_dims(dim, ndim, op):
 
 
 def _normalize_dim(dim, ndim, op):
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     return _normalize_dims(int(dim), ndim, op)[0] if ndim else 0
 
 
@@ -100,7 +107,7 @@ class Tensor:
                 array = backend.asarray(data, dtype=dtype)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {exc}") from None
-            if array.dtype == object:
+            if array.dtype.kind not in "biufc":
                 raise TypeError(f"Tensor: cannot make a tensor from ragged or non-numeric data {data!r:.80}")
         if requires_grad and array.dtype.kind not in "fc":
             raise TypeError(f"Tensor: only floating point tensors can require gradients, got dtype {array.dtype}")
@@ -526,8 +533,13 @@ class Tensor:
         return shape_ops.Permute.apply(self, dims=tuple(dims))
 
     def unsqueeze(self, dim):
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"unsqueeze: dim must be an int, got {dim!r}")
         if not -self.ndim - 1 <= dim <= self.ndim:
-            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dimension(s)")
+            raise IndexError(
+                f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dimension(s) "
+                f"(expected {-self.ndim - 1} <= dim <= {self.ndim})"
+            )
         dim = dim % (self.ndim + 1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 

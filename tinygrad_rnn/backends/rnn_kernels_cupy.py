@@ -158,6 +158,9 @@ class CupyPointwise:
     def rnn_forward(self, pre, rec, h, relu):
         self.kernels["rnn_forward"](pre, rec, int(relu), h)
 
+    def rnn_backward_prepare(self, h, dpre, relu):
+        """Nothing to do: the backward kernel computes act'(h) itself, step by step."""
+
     def rnn_backward(self, dh, dout_t, h, dpre, relu):
         dout_t = dout_t if dout_t is not None else self._zero(dh.dtype)
         self.kernels["rnn_backward"](dh, dout_t, h, int(relu), dpre)

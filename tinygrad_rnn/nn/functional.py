@@ -74,6 +74,7 @@ def linear(input, weight, bias=None) -> Tensor:
         raise ValueError(
             f"linear: expected input with last dimension {weight.shape[1]} (in_features), got input of shape {input.shape}"
         )
+    _same_device("linear", ("weight", weight), ("input", input), ("bias", bias))
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; cast one with .to(dtype)")
     if bias is None:
@@ -179,6 +180,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
             if value.dtype != input.dtype:
                 raise TypeError(f"layer_norm: {name} is {value.dtype} but input is {input.dtype}")
             affine.append(value)
+    _same_device("layer_norm", ("input", input), ("weight", weight), ("bias", bias))
     axes = tuple(range(input.ndim - len(shape), input.ndim))
     return layer_ops.LayerNorm.apply(
         input, *affine, axes=axes, eps=float(eps), has_weight=weight is not None, has_bias=bias is not None
@@ -232,7 +234,8 @@ def relu(input) -> Tensor:
 
 # ------------------------------------------------------------------------- losses
 def _class_arguments(op, input, target, weight, ignore_index, reduction):
-    """Check a class-index loss's arguments; returns (input, target, weight, unbatched)."""
+    """Check a class-index loss's arguments; returns (input, target, weight, unbatched, all_counted),
+    where ``all_counted`` says that no target equals ``ignore_index`` (so no row is ignored)."""
     _floating(input, op, "input")
     _tensor(target, op, "target")
     _check_reduction(reduction, op)
@@ -260,17 +263,21 @@ def _class_arguments(op, input, target, weight, ignore_index, reduction):
     if num_classes == 0:
         raise ValueError(f"{op}: input has 0 classes (shape {input.shape})")
     labels = target.data
-    bad = ((labels < 0) | (labels >= num_classes)) & (labels != ignore_index)
-    if bool(bad.any()):
-        value = int(labels[bad].reshape(-1)[0])
-        raise IndexError(
-            f"{op}: target value {value} is out of range for {num_classes} classes "
-            f"(expected 0 <= target < {num_classes}, or ignore_index={ignore_index})"
-        )
+    # two reductions settle the common case: every target is a class, and ignore_index is none of them
+    in_range = labels.size > 0 and int(labels.min()) >= 0 and int(labels.max()) < num_classes
+    if not in_range:
+        bad = ((labels < 0) | (labels >= num_classes)) & (labels != ignore_index)
+        if bool(bad.any()):
+            value = int(labels[bad].reshape(-1)[0])
+            raise IndexError(
+                f"{op}: target value {value} is out of range for {num_classes} classes "
+                f"(expected 0 <= target < {num_classes}, or ignore_index={ignore_index})"
+            )
     weight = _constant(weight, input, op, "weight")
     if weight is not None and weight.shape != (num_classes,):
         raise ValueError(f"{op}: expected weight of shape ({num_classes},) (one per class), got {weight.shape}")
-    return input, target, weight, unbatched
+    all_counted = in_range and not 0 <= ignore_index < num_classes
+    return input, target, weight, unbatched, all_counted
 
 
 def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean", label_smoothing=0.0) -> Tensor:
@@ -284,10 +291,11 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     op = "cross_entropy"
     if isinstance(label_smoothing, bool) or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    x, t, w, unbatched = _class_arguments(op, input, target, weight, ignore_index, reduction)
+    x, t, w, unbatched, all_counted = _class_arguments(op, input, target, weight, ignore_index, reduction)
     loss = loss_ops.CrossEntropy.apply(
         x, t, *([w] if w is not None else []),
         ignore_index=ignore_index, reduction=reduction, label_smoothing=float(label_smoothing),
+        all_counted=all_counted,
     )
     return loss.reshape(()) if unbatched and reduction == "none" else loss
 
@@ -296,7 +304,7 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
     """Negative log likelihood of log-probabilities ``input`` (N, C) or (N, C, d1, ...), e.g. from
     ``log_softmax(x, dim=1)``: -w_t · input_t per position, 'mean' divided by the counted weight."""
     op = "nll_loss"
-    x, t, w, unbatched = _class_arguments(op, input, target, weight, ignore_index, reduction)
+    x, t, w, unbatched, _ = _class_arguments(op, input, target, weight, ignore_index, reduction)
     loss = loss_ops.NLL.apply(x, t, *([w] if w is not None else []), ignore_index=ignore_index, reduction=reduction)
     return loss.reshape(()) if unbatched and reduction == "none" else loss
 
@@ -368,7 +376,10 @@ def perplexity(loss) -> float:
     if isinstance(loss, Tensor):
         value = float(loss.detach().mean().item()) if loss.numel() != 1 else float(loss.item())
     else:
-        value = float(np.mean(loss))
+        try:
+            value = float(np.mean(np.asarray(loss, dtype=np.float64)))
+        except (TypeError, ValueError):
+            raise TypeError(f"perplexity: expected a loss tensor or a number, got {loss!r:.60}") from None
     try:
         return math.exp(value)
     except OverflowError:

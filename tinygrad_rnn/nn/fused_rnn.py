@@ -17,6 +17,8 @@ The whole-sequence ops (``RNNSequenceFn``, ``LSTMSequenceFn``,
 * a backward (BPTT) that walks the steps in reverse with one matmul and one
   pointwise update per step, then gets every weight gradient as ONE matmul
   over all steps, e.g. ``dW_hh = dGatesᵀ @ H_prev`` with ``(G*H, T*B) @ (T*B, H)``.
+  The Elman RNN does this in blocks of steps on long sequences (one matmul
+  per block), so it never holds the pre-activation gradients of all T steps.
 
 They save only what BPTT needs: the hidden states of all steps (``h_0 ..
 h_T``), the activated gates, and for the LSTM the cell states, for the GRU
@@ -55,6 +57,7 @@ class ReferencePointwise:
 
     def __init__(self, xp):
         self.xp = xp
+        self._gate_rows = {}
 
     # -- Elman RNN
     def rnn_forward(self, pre, rec, h, relu):
@@ -66,16 +69,21 @@ class ReferencePointwise:
         else:
             xp.tanh(h, out=h)
 
-    def rnn_backward(self, dh, dout_t, h, dpre, relu):
-        """dpre = (dh + dout_t) ⊙ act'(h); ``dh`` is overwritten."""
+    def rnn_backward_prepare(self, h, dpre, relu):
+        """act'(h) for a block of steps, (K, B, H), into ``dpre`` in one vectorised pass, so that
+        :meth:`rnn_backward` is a single multiply per step."""
         xp = self.xp
-        if dout_t is not None:
-            dh += dout_t
         if relu:
             xp.sign(h, out=dpre)  # h >= 0, so sign(h) is the step function h > 0
         else:
             xp.multiply(h, h, out=dpre)
             xp.subtract(1, dpre, out=dpre)
+
+    def rnn_backward(self, dh, dout_t, h, dpre, relu):
+        """dpre = (dh + dout_t) ⊙ act'(h), where ``dpre`` holds act'(h) from :meth:`rnn_backward_prepare`;
+        ``dh`` is overwritten."""
+        if dout_t is not None:
+            dh += dout_t
         dpre *= dh
 
     # -- LSTM
@@ -85,16 +93,23 @@ class ReferencePointwise:
         H = c.shape[-1]
         gates += rec
         i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-        if w_ch is not None:
+        if w_ch is None:
+            # all four gates in three passes over whole contiguous rows (a column slice is a slow
+            # strided view): σ(a) = tanh(a/2)/2 + 1/2 for i, f, o and tanh(a) for g, the same formulas
+            scale, shift = self._gate_scale(H, gates.dtype)
+            gates *= scale
+            xp.tanh(gates, out=gates)
+            gates *= scale
+            gates += shift
+        else:
             xp.multiply(c_prev, w_ch[:H], out=tmp)
             i += tmp
             xp.multiply(c_prev, w_ch[H : 2 * H], out=tmp)
             f += tmp
-        _sigmoid_(xp, gates[:, : 2 * H])  # i and f together
-        if coupled:
-            i[...] = 0  # the input gate is 1 - f and is not stored here
-        xp.tanh(g, out=g)
+            _sigmoid_(xp, gates[:, : 2 * H])  # i and f together
+            xp.tanh(g, out=g)
         if coupled:  # c = f c_prev + (1 - f) g = g + f (c_prev - g)
+            i[...] = 0  # the input gate is 1 - f and is not stored here
             xp.subtract(c_prev, g, out=c)
             c *= f
             c += g
@@ -105,9 +120,21 @@ class ReferencePointwise:
         if w_ch is not None:
             xp.multiply(c, w_ch[2 * H :], out=tmp)
             o += tmp
-        _sigmoid_(xp, o)
+            _sigmoid_(xp, o)
         xp.tanh(c, out=h)
         h *= o
+
+    def _gate_scale(self, H, dtype):
+        """(scale, shift) rows for the gates i, f, g, o: (½, ½, 1, ½) and (½, ½, 0, ½), each repeated H times."""
+        key = (H, dtype)
+        rows = self._gate_rows.get(key)
+        if rows is None:
+            scale = self.xp.full((4 * H,), 0.5, dtype=dtype)
+            scale[2 * H : 3 * H] = 1
+            shift = scale.copy()
+            shift[2 * H : 3 * H] = 0
+            rows = self._gate_rows[key] = (scale, shift)
+        return rows
 
     def lstm_backward(self, dh, dout_t, dc, gates, c_prev, c, w_ch, coupled, dgates, dc_prev, tmp):
         """Pre-activation gradients into ``dgates`` and dL/dc_{t-1} into ``dc_prev``; ``dh`` is overwritten."""
@@ -227,10 +254,15 @@ def _steps(T, reverse):
 def _projection(xp, x2, w_ih, biases, T, B):
     """All steps' input projections as ONE matmul: (T*B, I) @ W_ihᵀ (+ biases) → (T, B, G*H)."""
     out = xp.matmul(x2, w_ih.T)
-    for b in biases:
-        if b is not None:
-            out += b
+    _add_biases(out, biases)
     return out.reshape(T, B, -1)
+
+
+def _add_biases(out, biases):
+    """``out += b_ih + b_hh`` (either may be None), adding the vectors first: one pass over ``out``."""
+    present = [b for b in biases if b is not None]
+    if present:
+        out += present[0] if len(present) == 1 else present[0] + present[1]
 
 
 def _state_buffer(xp, first, T, reverse):
@@ -269,27 +301,88 @@ def _split_extra(extra, bias, peephole):
     return b_ih, b_hh, w_ch
 
 
-def _parameter_grads(fn, first, dg_in, dg_rec, x2, hprev, w_ih, bias):
-    """dx and the weight/bias gradients, each ONE matmul or sum over all T*B rows.
+#: a sequence whose (T, B, H) gradient has at most this many elements is backpropagated as one block
+BLOCK_ELEMENTS = 1 << 16
 
-    ``dg_in`` / ``dg_rec`` are the pre-activation gradients of the input and
-    recurrent sides, (T, B, G*H) (the same array except for the GRU's
-    candidate); ``first`` is the input index of W_ih. Gradients nobody needs
-    (``fn.next[k] is None``) are not computed.
+
+def _block_steps(T, B, H):
+    """How many steps' pre-activation gradients BPTT holds at once: all T for short sequences; for long
+    ones about T/64 (at least 256 rows), so a step's memory stays near the saved states themselves."""
+    if T * B * H <= BLOCK_ELEMENTS:
+        return T
+    return min(T, max(-(-T // 64), -(-256 // B)))
+
+
+def _blocks(T, steps, reverse):
+    """(start, stop) time ranges of ``steps`` steps covering 0..T, the last first when ``reverse``
+    (like :func:`_steps`)."""
+    starts = range(0, T, steps)
+    return [(start, min(start + steps, T)) for start in (reversed(starts) if reverse else starts)]
+
+
+class _GradientSums:
+    """dx and the weight/bias gradients of a sequence op, added up block by block of BPTT.
+
+    Each :meth:`add` costs ONE matmul or sum per gradient over the block's
+    ``(stop - start) * B`` rows, e.g. ``dW_hh += dGatesᵀ @ H_prev``. ``first``
+    is the input index of W_ih; ``hprev`` holds h_{t-1} of every step, (T, B, H).
+    Gradients nobody needs (``fn.next[k] is None``) are not computed; when the
+    input and recurrent sides share their pre-activation gradient (RNN, LSTM),
+    db_ih and db_hh are the same sum, computed once.
     """
-    rows = dg_in.shape[0] * dg_in.shape[1]
-    gi = dg_in.reshape(rows, -1)
-    gh = dg_rec.reshape(rows, -1)
-    needs = fn.next
-    dx = (gi @ w_ih).reshape(fn.x_shape) if needs[0] is not None else None
-    grads = [
-        gi.T @ x2 if needs[first] is not None else None,
-        gh.T @ hprev.reshape(rows, -1) if needs[first + 1] is not None else None,
-    ]
-    if bias:
-        grads.append(gi.sum(axis=0) if needs[first + 2] is not None else None)
-        grads.append(gh.sum(axis=0) if needs[first + 3] is not None else None)
-    return dx, grads
+
+    def __init__(self, fn, first, x2, hprev, w_ih):
+        self.xp, self.x2, self.w_ih = fn.xp, x2, w_ih
+        self.hprev = hprev.reshape(-1, hprev.shape[-1])
+        self.batch = hprev.shape[1]
+        self.x_shape = fn.x_shape
+        needs = [link is not None for link in fn.next]
+        self.need_dx = needs[0]
+        self.need_weights = needs[first : first + 2]
+        self.need_biases = needs[first + 2 : first + 4]
+        self.dx_rows = self.xp.empty(x2.shape, dtype=x2.dtype) if self.need_dx else None
+        self.sums = [None] * 4  # dW_ih, dW_hh, db_ih, db_hh
+        self.shared = True
+
+    def add(self, start, stop, dg_in, dg_rec):
+        """Add steps start..stop-1: ``dg_in`` / ``dg_rec`` are their input-side and recurrent-side
+        pre-activation gradients, (stop - start, B, G*H) (the same array except for the GRU)."""
+        rows = slice(start * self.batch, stop * self.batch)
+        gi = dg_in.reshape(-1, dg_in.shape[-1])
+        gh = dg_rec.reshape(-1, dg_rec.shape[-1])
+        self.shared = self.shared and dg_rec is dg_in
+        if self.dx_rows is not None:
+            self.xp.dot(gi, self.w_ih, out=self.dx_rows[rows])
+        parts = [
+            gi.T @ self.x2[rows] if self.need_weights[0] else None,
+            gh.T @ self.hprev[rows] if self.need_weights[1] else None,
+            None,
+            None,
+        ]
+        if any(self.need_biases):
+            if self.shared:
+                parts[2] = gi.sum(axis=0)
+            else:
+                parts[2] = gi.sum(axis=0) if self.need_biases[0] else None
+                parts[3] = gh.sum(axis=0) if self.need_biases[1] else None
+        for k, part in enumerate(parts):
+            if part is not None:
+                if self.sums[k] is None:
+                    self.sums[k] = part
+                else:
+                    self.sums[k] += part
+
+    @property
+    def dx(self):
+        """The input's gradient in its own shape (None if not needed)."""
+        return None if self.dx_rows is None else self.dx_rows.reshape(self.x_shape)
+
+    def grads(self, bias):
+        """[dW_ih, dW_hh] (+ [db_ih, db_hh] with ``bias``), None where not needed."""
+        if not bias:
+            return self.sums[:2]
+        db_ih, db_hh = self.sums[2], (self.sums[2] if self.shared else self.sums[3])
+        return [*self.sums[:2], db_ih if self.need_biases[0] else None, db_hh if self.need_biases[1] else None]
 
 
 def _set_sequence_attributes(fn, cell, T, H, layer, direction):
@@ -316,13 +409,18 @@ def _rnn_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
     kernels = pointwise_kernels(fn.backend)
     T, B, I = x.shape
     x2 = x.reshape(T * B, I)
-    pre = _projection(xp, x2, w_ih, (b_ih, b_hh), T, B)
     hs = _state_buffer(xp, h0, T, reverse)
+    # Each step's input projection goes where its h_t will be written: no separate (T, B, H) buffer.
+    pre = hs[1 - reverse : T + 1 - reverse]
+    xp.dot(x2, w_ih.T, out=pre.reshape(T * B, -1))
+    _add_biases(pre, (b_ih, b_hh))
     rec = xp.empty(h0.shape, dtype=x.dtype)
     w_hh_t = xp.ascontiguousarray(w_hh.T)  # BLAS is faster on a contiguous right operand
+    dot, update = xp.dot, kernels.rnn_forward  # dot: less call overhead than matmul on small arrays
     for t in _steps(T, reverse):
-        xp.matmul(hs[t + reverse], w_hh_t, out=rec)
-        kernels.rnn_forward(pre[t], rec, hs[t + 1 - reverse], relu)
+        h = pre[t]
+        dot(hs[t + reverse], w_hh_t, out=rec)
+        update(h, rec, h, relu)
     fn.x_shape = x.shape
     fn.save_for_backward(x2, w_ih, w_hh, hs)
     return hs
@@ -333,15 +431,25 @@ def _rnn_backward(fn, dout, dh_n, reverse, relu, norms):
     xp = fn.xp
     kernels = pointwise_kernels(fn.backend)
     T = hs.shape[0] - 1
-    dpre = xp.empty((T,) + tuple(dh_n.shape), dtype=dh_n.dtype)
+    B, H = dh_n.shape
+    h_out = hs[1 - reverse : T + 1 - reverse]
+    sums = _GradientSums(fn, 2, x2, hs[reverse : T + reverse], w_ih)
+    steps = _block_steps(T, B, H)
+    dpre = xp.empty((steps, B, H), dtype=dh_n.dtype)
     dh = _copy(xp, dh_n)
-    for t in _steps(T, not reverse):
-        dout_t = None if dout is None else dout[t]
-        _record_norm(xp, norms, t, dh, dout_t)
-        kernels.rnn_backward(dh, dout_t, hs[t + 1 - reverse], dpre[t], relu)
-        xp.matmul(dpre[t], w_hh, out=dh)
-    dx, grads = _parameter_grads(fn, 2, dpre, dpre, x2, hs[reverse : T + reverse], w_ih, fn.bias)
-    return (dx, dh, *grads)
+    dot, update = xp.dot, kernels.rnn_backward
+    for start, stop in _blocks(T, steps, not reverse):
+        block = dpre[: stop - start]
+        kernels.rnn_backward_prepare(h_out[start:stop], block, relu)
+        for t in _steps(stop - start, not reverse):
+            dout_t = None if dout is None else dout[start + t]
+            if norms is not None:
+                _record_norm(xp, norms, start + t, dh, dout_t)
+            d = block[t]
+            update(dh, dout_t, h_out[start + t], d, relu)
+            dot(d, w_hh, out=dh)
+        sums.add(start, stop, block, block)
+    return (sums.dx, dh, *sums.grads(fn.bias))
 
 
 class RNNSequenceFn(Function):
@@ -402,7 +510,7 @@ def _lstm_forward(fn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, reverse, coupled)
     w_hh_t = xp.ascontiguousarray(w_hh.T)  # BLAS is faster on a contiguous right operand
     for t in _steps(T, reverse):
         prev, cur = t + reverse, t + 1 - reverse
-        xp.matmul(hs[prev], w_hh_t, out=rec)
+        xp.dot(hs[prev], w_hh_t, out=rec)
         kernels.lstm_forward(gates[t], rec, cs[prev], cs[cur], hs[cur], w_ch, coupled, tmp)
     fn.x_shape = x.shape
     fn.save_for_backward(x2, w_ih, w_hh, w_ch, gates, hs, cs)
@@ -425,9 +533,11 @@ def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
         dout_t = None if dout is None else dout[t]
         _record_norm(xp, norms, t, dh, dout_t)
         kernels.lstm_backward(dh, dout_t, dc, gates[t], cs[prev], cs[cur], w_ch, coupled, dgates[t], dc_prev, tmp)
-        xp.matmul(dgates[t], w_hh, out=dh)
+        xp.dot(dgates[t], w_hh, out=dh)
         dc, dc_prev = dc_prev, dc
-    dx, grads = _parameter_grads(fn, 3, dgates, dgates, x2, hs[reverse : T + reverse], w_ih, fn.bias)
+    sums = _GradientSums(fn, 3, x2, hs[reverse : T + reverse], w_ih)
+    sums.add(0, T, dgates, dgates)
+    dx, grads = sums.dx, sums.grads(fn.bias)
     if w_ch is not None:
         dw_ch = None
         if fn.next[-1] is not None:
@@ -498,7 +608,7 @@ def _gru_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
     w_hh_t = xp.ascontiguousarray(w_hh.T)  # BLAS is faster on a contiguous right operand
     for t in _steps(T, reverse):
         prev, cur = t + reverse, t + 1 - reverse
-        xp.matmul(hs[prev], w_hh_t, out=rec)
+        xp.dot(hs[prev], w_hh_t, out=rec)
         kernels.gru_forward(gates[t], rec, b_hh, hs[prev], hs[cur], hn[t])
     fn.x_shape = x.shape
     fn.save_for_backward(x2, w_ih, w_hh, gates, hn, hs)
@@ -510,22 +620,28 @@ def _gru_backward(fn, dout, dh_n, reverse, norms):
     xp = fn.xp
     kernels = pointwise_kernels(fn.backend)
     T = hs.shape[0] - 1
-    dgi = xp.empty(gates.shape, dtype=gates.dtype)
-    dgh = xp.empty(gates.shape, dtype=gates.dtype)
+    B, H = dh_n.shape
+    # pre-activation gradients are held for one block of steps at a time (all T for short sequences)
+    steps = _block_steps(T, B, H)
+    dgi = xp.empty((steps,) + gates.shape[1:], dtype=gates.dtype)
+    dgh = xp.empty((steps,) + gates.shape[1:], dtype=gates.dtype)
+    sums = _GradientSums(fn, 2, x2, hs[reverse : T + reverse], w_ih)
     # dL/dh_t = dhz (through z, from step t+1) + rec (through W_hh) + dout_t
     dhz = _copy(xp, dh_n)
     dhz_next = xp.empty(dhz.shape, dtype=dhz.dtype)
     rec = xp.zeros(dhz.shape, dtype=dhz.dtype)
     tmp = xp.empty(dhz.shape, dtype=dhz.dtype)
-    for t in _steps(T, not reverse):
-        prev = t + reverse
-        dout_t = None if dout is None else dout[t]
-        _record_norm(xp, norms, t, dhz, rec, dout_t)
-        kernels.gru_backward(dhz, rec, dout_t, gates[t], hn[t], hs[prev], dgi[t], dgh[t], dhz_next, tmp)
-        xp.matmul(dgh[t], w_hh, out=rec)
-        dhz, dhz_next = dhz_next, dhz
+    for start, stop in _blocks(T, steps, not reverse):
+        for k in _steps(stop - start, not reverse):
+            t = start + k
+            dout_t = None if dout is None else dout[t]
+            _record_norm(xp, norms, t, dhz, rec, dout_t)
+            kernels.gru_backward(dhz, rec, dout_t, gates[t], hn[t], hs[t + reverse], dgi[k], dgh[k], dhz_next, tmp)
+            xp.dot(dgh[k], w_hh, out=rec)
+            dhz, dhz_next = dhz_next, dhz
+        sums.add(start, stop, dgi[: stop - start], dgh[: stop - start])
     dh0 = dhz + rec
-    dx, grads = _parameter_grads(fn, 2, dgi, dgh, x2, hs[reverse : T + reverse], w_ih, fn.bias)
+    dx, grads = sums.dx, sums.grads(fn.bias)
     return (dx, dh0, *grads)
 
 

@@ -17,7 +17,8 @@ class Linear(Function):
     """
 
     def forward(self, x, weight, bias=None):
-        out = x @ weight.T
+        # leading axes flattened: one 2-D matmul instead of NumPy's stack of per-batch products
+        out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         if bias is not None:
             out += bias
         self.save_for_backward(x, weight)
@@ -25,9 +26,9 @@ class Linear(Function):
 
     def backward(self, g):
         x, weight = self.saved
-        grad_x = g @ weight if self.next[0] is not None else None
-        grad_w = grad_b = None
         rows = g.reshape(-1, g.shape[-1])
+        grad_x = (rows @ weight).reshape(x.shape) if self.next[0] is not None else None
+        grad_w = grad_b = None
         if self.next[1] is not None:
             grad_w = rows.T @ x.reshape(-1, x.shape[-1])
         if len(self.next) == 3 and self.next[2] is not None:

@@ -24,15 +24,25 @@ def _from_rows(rows, shape):
     return rows.reshape(n, -1, c).swapaxes(1, 2).reshape(shape)
 
 
+def _column(factors):
+    """Per-row factors (M,) as a column (M, 1) that scales the rows of a (M, C) matrix; 0-d stays 0-d."""
+    return factors[:, None] if factors.ndim else factors
+
+
 class _ClassLoss(Function):
     """Shared bookkeeping: target rows, ignored positions, per-row weights and the reduction."""
 
-    def _prepare(self, x, target, weight, ignore_index):
+    def _prepare(self, x, target, weight, ignore_index, all_counted=False):
+        """(rows, safe labels, valid mask, per-row weights). With ``all_counted`` (the caller checked
+        that no target equals ``ignore_index``) the mask and, without class weights, the per-row
+        weights are None: every row counts with weight 1, and no work is spent on them."""
         xp = self.xp
         self.in_shape = x.shape
         self.target_shape = target.shape
         rows = _as_rows(x)
         labels = target.reshape(-1)
+        if all_counted:
+            return rows, labels, None, (weight[labels] if weight is not None else None)
         valid = labels != ignore_index
         safe = xp.where(valid, labels, 0)
         row_weight = weight[safe] * valid if weight is not None else valid.astype(x.dtype)
@@ -46,16 +56,21 @@ class _ClassLoss(Function):
         total = per_row.sum()
         if reduction == "sum":
             return total
+        if row_weight is None:  # every one of the (at least one) rows counts once
+            self.denominator = per_row.shape[0]
+            return total / total.dtype.type(self.denominator)
         denominator = row_weight.sum()
         self.denominator = denominator
         return total / self.xp.where(denominator == 0, self.xp.nan, denominator).astype(total.dtype)
 
     def _row_scale(self, g):
-        """The upstream gradient as one factor per row (dL/d per_row)."""
+        """The upstream gradient as one factor per row (dL/d per_row); 0-d when the same for every row."""
         if self.reduction == "none":
             return g.reshape(-1)
         if self.reduction == "sum":
             return g
+        if isinstance(self.denominator, int):
+            return g / g.dtype.type(self.denominator)
         # every row weight is 0 when the denominator is: the gradient is then 0, as in PyTorch
         return g / self.xp.where(self.denominator == 0, 1, self.denominator).astype(g.dtype)
 
@@ -71,17 +86,19 @@ class CrossEntropy(_ClassLoss):
     Only the softmax p and the target rows are saved.
     """
 
-    def forward(self, x, target, *weight, ignore_index, reduction, label_smoothing):
+    def forward(self, x, target, *weight, ignore_index, reduction, label_smoothing, all_counted=False):
         xp = self.xp
         weight = weight[0] if weight else None
-        rows, safe, valid, row_weight = self._prepare(x, target, weight, ignore_index)
+        rows, safe, valid, row_weight = self._prepare(x, target, weight, ignore_index, all_counted)
         shifted = rows - rows.max(axis=1, keepdims=True)
         probs = xp.exp(shifted)
         sum_exp = probs.sum(axis=1)
         probs /= sum_exp[:, None]
         log_sum_exp = xp.log(sum_exp)
         index = xp.arange(rows.shape[0])
-        per_row = (log_sum_exp - shifted[index, safe]) * row_weight
+        per_row = log_sum_exp - shifted[index, safe]
+        if row_weight is not None:
+            per_row *= row_weight
         eps = label_smoothing
         if eps:
             if weight is None:
@@ -89,25 +106,26 @@ class CrossEntropy(_ClassLoss):
             else:
                 smooth = weight.sum() * log_sum_exp - shifted @ weight
             per_row *= 1 - eps
-            per_row += (eps / rows.shape[1]) * (smooth * valid)
+            per_row += (eps / rows.shape[1]) * (smooth if valid is None else smooth * valid)
         self.eps = eps
-        self.save_for_backward(probs, safe, valid, row_weight, weight)
+        self.save_for_backward(probs, index, safe, valid, row_weight, weight)
         return self._reduce(per_row, row_weight, reduction)
 
     def backward(self, g):
-        probs, safe, valid, row_weight, weight = self.saved
+        probs, index, safe, valid, row_weight, weight = self.saved
         scale = self._row_scale(g)
         num_classes = probs.shape[1]
         eps = self.eps
-        target_part = (1 - eps) * scale * row_weight
-        index = self.xp.arange(probs.shape[0])
+        target_part = (1 - eps) * scale
+        if row_weight is not None:
+            target_part = target_part * row_weight
         if not eps:
-            grad = probs * target_part[:, None]
+            grad = probs * _column(target_part)
         else:
-            smooth_part = (eps / num_classes) * (scale * valid)
+            smooth_part = (eps / num_classes) * (scale if valid is None else scale * valid)
             total_weight = num_classes if weight is None else weight.sum()
-            grad = probs * (target_part + smooth_part * total_weight)[:, None]
-            grad -= smooth_part[:, None] if weight is None else smooth_part[:, None] * weight
+            grad = probs * _column(target_part + smooth_part * total_weight)
+            grad -= _column(smooth_part) if weight is None else _column(smooth_part) * weight
         grad[index, safe] -= target_part
         return (_from_rows(grad, self.in_shape),) + (None,) * (len(self.next) - 1)
 

@@ -66,6 +66,11 @@ class Module:
         self._buffers[name] = tensor
 
     def add_module(self, name, module):
+        """Register ``module`` (or None) as the sub-module ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}.add_module: {name!r} must be a Module or None, got {type(module).__name__}"
+            )
         setattr(self, name, module)
 
     # -------------------------------------------------------------------- calls
@@ -185,6 +190,11 @@ class Module:
     def load_state_dict(self, state_dict, strict=True):
         """Copy values in by name. Accepts Tensors, NumPy arrays or anything ``numpy.asarray`` takes
         (a CPU torch tensor, say). Errors name missing/unexpected keys and mismatched shapes."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(
+                f"load_state_dict for {type(self).__name__}: expected a dict of name -> tensor "
+                f"(e.g. from state_dict() or tinygrad_rnn.load), got {type(state_dict).__name__}"
+            )
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -192,18 +202,17 @@ class Module:
             raise KeyError(
                 f"load_state_dict for {type(self).__name__}: missing keys {missing}, unexpected keys {unexpected}"
             )
-        values = {}
+        values, mismatches = {}, []
         for key, target in own.items():
             if key not in state_dict:
                 continue
             value = state_dict[key]
             array = value.numpy() if isinstance(value, Tensor) else _to_numpy(value, key)
             if tuple(array.shape) != target.shape:
-                raise ValueError(
-                    f"load_state_dict for {type(self).__name__}: size mismatch for {key}: expected shape "
-                    f"{target.shape}, got {tuple(array.shape)}"
-                )
+                mismatches.append(f"{key}: expected shape {target.shape}, got {tuple(array.shape)}")
             values[key] = array
+        if mismatches:
+            raise ValueError(f"load_state_dict for {type(self).__name__}: size mismatch for " + "; ".join(mismatches))
         for key, array in values.items():
             target = own[key]
             target.data = target._backend.asarray(array.astype(target.dtype, copy=False))
@@ -225,9 +234,12 @@ def _to_numpy(value, key):
     if hasattr(value, "detach") and hasattr(value, "cpu") and not isinstance(value, Tensor):
         value = value.detach().cpu()
     try:
-        return np.asarray(value)
+        array = np.asarray(value)
     except Exception as exc:
         raise TypeError(f"load_state_dict: cannot convert {key!r} ({type(value).__name__}) to an array: {exc}") from None
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"load_state_dict: {key!r} is a {type(value).__name__}, not an array of numbers")
+    return array
 
 
 class Sequential(Module):

@@ -139,7 +139,7 @@ class RNNBase(Module):
             raise ValueError(f"{name}: expected a sequence of at least one time step, got input of shape {input.shape}")
         return x, unbatched
 
-    def _check_states(self, hx, batch, unbatched):
+    def _check_states(self, hx, batch, unbatched, input_shape=None):
         """Each given initial state as (L*D, B, H), or None where not given."""
         name = type(self).__name__
         count = len(self.state_names)
@@ -158,16 +158,35 @@ class RNNBase(Module):
         for state_name, state in zip(self.state_names, states):
             check_tensor(name, state_name, state, self.weight_ih_l0)
             if state.shape != expected:
-                raise ValueError(f"{name}: expected {state_name} of shape {expected}, got {state.shape}")
+                raise ValueError(
+                    f"{name}: expected {state_name} of shape {expected}, got {state.shape}"
+                    + self._batch_first_hint(state, expected, input_shape)
+                )
             warn_if_used_graph(name, state)
             checked.append(state.unsqueeze(1) if unbatched else state)
         return checked
 
+    def _batch_first_hint(self, state, expected, input_shape):
+        """When a state's batch size is the input's *other* leading dimension, say how the input was read."""
+        if input_shape is None or len(input_shape) != 3 or len(state.shape) != 3:
+            return ""
+        other = input_shape[1] if self.batch_first else input_shape[0]
+        if (state.shape[0], state.shape[2]) != (expected[0], expected[2]) or state.shape[1] != other:
+            return ""
+        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+        return (
+            f"; the input {tuple(input_shape)} is read as {layout} (batch_first={self.batch_first}), a batch of "
+            f"{expected[1]}: if its batch is dimension {1 if self.batch_first else 0}, create the layer with "
+            f"batch_first={not self.batch_first}"
+        )
+
     # ------------------------------------------------------------------ forward
     def forward(self, input, hx=None):
         x, unbatched = self._check_input(input)
-        states = self._check_states(hx, x.shape[1], unbatched)
+        states = self._check_states(hx, x.shape[1], unbatched, input.shape)
         impl = self._impl()
+        if x.shape[1] == 0:
+            impl = "composed"  # an empty batch: the composed cells handle zero rows (the fused kernels need one)
         D = self.num_directions
         finals = [[] for _ in self.state_names]
         for layer in range(self.num_layers):

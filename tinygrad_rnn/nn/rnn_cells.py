@@ -164,9 +164,14 @@ def check_sizes(where, input_size, hidden_size):
 
 
 def check_tensor(where, what, value, like):
-    """``value`` must be a Tensor of ``like``'s dtype (the parameters')."""
+    """``value`` must be a Tensor on ``like``'s device and of its dtype (the parameters')."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{where}: expected {what} to be a Tensor, got {type(value).__name__}")
+    if value._backend is not like._backend:
+        raise RuntimeError(
+            f"{where}: {what} is on {value.device} but the parameters are on {like.device}; "
+            f"move one of them with .to(device)"
+        )
     if value.dtype != like.dtype:
         raise TypeError(
             f"{where}: {what} has dtype {value.dtype} but the parameters are {like.dtype}; "
@@ -206,10 +211,11 @@ class _CellBase(Module):
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
 
-    def _impl(self):
+    def _impl(self, batch=1):
         impl = self.impl if self.impl is not None else get_rnn_impl()
         _check_impl(impl, type(self).__name__)
-        return "composed" if impl == "composed" else "fused"
+        # an empty batch runs the composed cell, which handles zero rows (the fused kernels need one)
+        return "composed" if impl == "composed" or batch == 0 else "fused"
 
     def _input(self, input):
         """(batched input (B, I), whether the input was unbatched)."""
@@ -264,7 +270,7 @@ class RNNCell(_CellBase):
         x, unbatched = self._input(input)
         h = self._state(hx, "hx", x.shape[0], unbatched, x)
         out = rnn_cell(
-            x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity, self._impl()
+            x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity, self._impl(x.shape[0])
         )
         return out[0] if unbatched else out
 
@@ -321,7 +327,7 @@ class LSTMCell(_CellBase):
         c = self._state(hx[1], "hx[1] (c)", x.shape[0], unbatched, x)
         h, c = lstm_cell(
             x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.weight_ch,
-            self.coupled, self._impl(),
+            self.coupled, self._impl(x.shape[0]),
         )
         return (h[0], c[0]) if unbatched else (h, c)
 
@@ -348,7 +354,7 @@ class GRUCell(_CellBase):
     def forward(self, input, hx=None):
         x, unbatched = self._input(input)
         h = self._state(hx, "hx", x.shape[0], unbatched, x)
-        out = gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self._impl())
+        out = gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self._impl(x.shape[0]))
         return out[0] if unbatched else out
 
 

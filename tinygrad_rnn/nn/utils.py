@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..functions import cat
 from ..tensor import Tensor
 
@@ -24,6 +26,18 @@ def _parameter_list(parameters, op):
         if not isinstance(p, Tensor):
             raise TypeError(f"{op}: element {i} of parameters is a {type(p).__name__}, expected a Tensor")
     return params
+
+
+def _number(value, op, arg) -> float:
+    """``value`` as a float (a string such as ``"inf"`` too, as PyTorch's ``norm_type``); a clear error else."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    elif not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    raise TypeError(f"{op}: {arg} must be a number, got {value!r}")
 
 
 def _grad_norm_power(xp, g, norm_type):
@@ -44,7 +58,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     Parameters whose ``grad`` is None are skipped.
     """
     params = _parameter_list(parameters, "clip_grad_norm_")
-    norm_type = float(norm_type)
+    max_norm = _number(max_norm, "clip_grad_norm_", "max_norm")
+    if max_norm < 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be non-negative, got {max_norm}")
+    norm_type = _number(norm_type, "clip_grad_norm_", "norm_type")
     if norm_type <= 0:
         raise ValueError(f"clip_grad_norm_: norm_type must be positive, got {norm_type}")
     grads = [p.grad for p in params if p.grad is not None]
@@ -80,12 +97,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 def clip_grad_value_(parameters, clip_value) -> None:
     """Clip every gradient element in place to [-clip_value, clip_value]."""
     params = _parameter_list(parameters, "clip_grad_value_")
-    clip_value = float(clip_value)
+    clip_value = _number(clip_value, "clip_grad_value_", "clip_value")
     if clip_value < 0:
         raise ValueError(f"clip_grad_value_: clip_value must be non-negative, got {clip_value}")
     for p in params:
         if p.grad is not None:
-            p.grad._backend.xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+            p.grad.data.clip(-clip_value, clip_value, out=p.grad.data)  # the method: less overhead than xp.clip
 
 
 def detach_state(state):

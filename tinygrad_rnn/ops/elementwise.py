@@ -9,7 +9,10 @@ from ..autograd import Function
 
 
 def _broadcast_error(name, a, b, exc):
-    return ValueError(f"{name}: cannot broadcast shapes {tuple(a.shape)} and {tuple(b.shape)} ({exc})")
+    return ValueError(
+        f"{name}: cannot broadcast shapes {tuple(a.shape)} and {tuple(b.shape)}: "
+        "aligned from the right, each pair of dimensions must be equal or contain a 1"
+    )
 
 
 class _Binary(Function):
@@ -40,7 +43,7 @@ class Sub(_Binary):
         return a - b
 
     def backward(self, g):
-        return g, -g
+        return g, (-g if self.next[1] is not None else None)
 
 
 class Mul(_Binary):

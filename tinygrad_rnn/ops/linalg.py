@@ -12,7 +12,11 @@ class MatMul(Function):
             raise ValueError(f"matmul: both arguments need at least 1 dimension, got {tuple(a.shape)} and {tuple(b.shape)}")
         inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if a.shape[-1] != inner_b:
-            raise ValueError(f"matmul: cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
+            which = "size" if b.ndim == 1 else "second-to-last dimension"
+            raise ValueError(
+                f"matmul: cannot multiply {tuple(a.shape)} by {tuple(b.shape)}: expected the {which} of the second "
+                f"operand to equal the last dimension of the first ({a.shape[-1]}), got {inner_b}"
+            )
         try:
             out = a @ b
         except ValueError:

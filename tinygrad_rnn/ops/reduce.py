@@ -94,6 +94,9 @@ class Softmax(Function):
 
     def forward(self, x, axis):
         self.axis = axis
+        if x.size == 0:  # an empty result (PyTorch's), where max() would find no element
+            self.save_for_backward(x)
+            return x.copy()
         shifted = x - x.max(axis=axis, keepdims=True)
         out = self.xp.exp(shifted)
         out /= out.sum(axis=axis, keepdims=True)
@@ -110,6 +113,9 @@ class LogSoftmax(Function):
 
     def forward(self, x, axis):
         self.axis = axis
+        if x.size == 0:  # an empty result (PyTorch's), where max() would find no element
+            self.save_for_backward(x)
+            return x.copy()
         shifted = x - x.max(axis=axis, keepdims=True)
         out = shifted - self.xp.log(self.xp.exp(shifted).sum(axis=axis, keepdims=True))
         self.save_for_backward(out)

@@ -40,7 +40,8 @@ class Adagrad(Optimizer):
         scratch = xp.multiply(grad, grad)
         accumulator += scratch
         xp.sqrt(accumulator, out=scratch)
-        scratch += eps
+        if eps:
+            scratch += eps
         xp.divide(grad, scratch, out=scratch)
         scratch *= clr
         p.data -= scratch

@@ -1,0 +1,161 @@
+"""Benchmark S: the lecture's min-char-rnn, tinygrad_rnn against the hand-written NumPy step.
+
+Model (both sides): vanilla RNN character model, vocabulary 65, hidden 100,
+sequence 25, batch 1, one-hot inputs, summed cross-entropy, every gradient
+clipped to [-5, 5], Adagrad lr 0.1, float32, hidden state carried between
+steps. Target: the framework's step takes <= 0.8x the NumPy step's time.
+
+Run from the repository root::
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.bench_s
+"""
+
+from benchmarks.harness import pin_threads
+
+pin_threads()
+
+import numpy as np  # noqa: E402
+
+import tinygrad_rnn.nn.functional as F  # noqa: E402
+from benchmarks.baselines import MinCharRNNNumpy  # noqa: E402
+from benchmarks.common import Result, Settings, cpu_time_note, median_ratio  # noqa: E402
+from benchmarks.harness import compare, format_table  # noqa: E402
+from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
+
+TARGET = 0.8
+
+
+class FrameworkMinCharRNN:
+    """min-char-rnn written with tinygrad_rnn's public API, from a baseline's weights and data.
+
+    ``nn.RNN(V, H)`` (the fused whole-sequence op) reads the one-hot
+    characters, ``nn.Linear(H, V)`` maps every hidden state to logits in one
+    matmul, ``F.cross_entropy(..., reduction="sum")`` is the loss,
+    ``clip_grad_value_(params, 5)`` the clipping, and ``optim.Adagrad`` the
+    update. Two details make it the *same* model as min-char-rnn:
+
+    * min-char-rnn has one hidden bias; PyTorch's RNN layout has two
+      (``bias_ih + bias_hh``). ``bias_ih`` takes ``bh`` and ``bias_hh`` is
+      frozen at zero (``requires_grad=False``, not given to the optimizer).
+    * min-char-rnn's Adagrad divides by ``sqrt(mem + 1e-8)`` with ``mem``
+      starting at 0; PyTorch's divides by ``sqrt(sum) + eps``. With
+      ``initial_accumulator_value=1e-8`` and ``eps=0`` the two are identical.
+
+    The weights are copied (not shared) from ``ref.params``; the token stream,
+    window wrapping and hidden-state reset follow ``MinCharRNNNumpy``.
+    """
+
+    def __init__(self, ref: MinCharRNNNumpy):
+        V, H = ref.vocab_size, ref.hidden_size
+        self.vocab_size, self.hidden_size, self.seq_length = V, H, ref.seq_length
+        self.rnn = nn.RNN(V, H)
+        self.head = nn.Linear(H, V)
+        P = ref.params
+        self.rnn.weight_ih_l0.data = P["Wxh"].copy()
+        self.rnn.weight_hh_l0.data = P["Whh"].copy()
+        self.rnn.bias_ih_l0.data = P["bh"].copy()
+        self.rnn.bias_hh_l0.data = np.zeros_like(P["bh"])
+        self.rnn.bias_hh_l0.requires_grad_(False)
+        self.head.weight.data = P["Why"].copy()
+        self.head.bias.data = P["by"].copy()
+        self.params = [
+            self.rnn.weight_ih_l0, self.rnn.weight_hh_l0, self.rnn.bias_ih_l0, self.head.weight, self.head.bias,
+        ]
+        self.optimizer = optim.Adagrad(self.params, lr=ref.learning_rate, eps=0.0, initial_accumulator_value=1e-8)
+        self.clip = ref.clip
+        self.data = ref.data
+        self.dtype = ref.dtype
+        self.identity = np.eye(V, dtype=self.dtype)  # row k is the one-hot code of character k
+        self.h = Tensor(np.zeros((1, 1, H), dtype=self.dtype))
+        self.pointer = 0
+        self.loss = None
+
+    def named_arrays(self) -> dict:
+        """The trainable weights under the baseline's names (for checking)."""
+        return dict(zip(("Wxh", "Whh", "bh", "Why", "by"), (p.data for p in self.params)))
+
+    def step(self) -> float:
+        """One training step: forward over 25 characters, BPTT, clip, Adagrad; carries the hidden state."""
+        S, p, h = self.seq_length, self.pointer, self.h
+        if p + S + 1 >= len(self.data):
+            p, h = 0, Tensor(np.zeros((1, 1, self.hidden_size), dtype=self.dtype))
+        x = Tensor(self.identity[self.data[p : p + S]][:, None, :])  # (S, 1, V) one-hot
+        targets = Tensor(self.data[p + 1 : p + S + 1])
+        output, h_n = self.rnn(x, h)
+        logits = self.head(output).reshape(S, self.vocab_size)
+        loss = F.cross_entropy(logits, targets, reduction="sum")
+        self.optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_value_(self.params, self.clip)
+        self.optimizer.step()
+        self.h = h_n.detach()
+        self.pointer = p + S
+        self.loss = loss.item()
+        return self.loss
+
+
+def check(steps: int = 3, seed: int = 0, dtype=np.float32, **sizes) -> dict:
+    """Train baseline and framework side by side for ``steps`` steps from the same weights and data;
+    raise AssertionError unless they agree. Returns the largest relative loss and absolute weight
+    differences.
+
+    In float64 every loss and every updated weight must agree to 1e-10: the two compute the same
+    math. In float32 (the benchmarked setting) the losses must agree to 1e-4 and the weights after
+    the first step to 1e-5; later float32 weights are not compared, because Adagrad's
+    g / sqrt(g^2 + 1e-8) amplifies the rounding of tiny gradients step after step.
+    """
+    dtype = np.dtype(dtype)
+    ref = MinCharRNNNumpy(seed=seed, dtype=dtype, **sizes)
+    fw = FrameworkMinCharRNN(MinCharRNNNumpy(seed=seed, dtype=dtype, **sizes))
+    exact = dtype == np.float64
+    loss_tolerance, weight_tolerance = (1e-10, 1e-10) if exact else (1e-4, 1e-5)
+    worst_loss = worst_weight = 0.0
+    for i in range(steps):
+        expected, got = ref.step(), fw.step()
+        rel = abs(got - expected) / max(abs(expected), 1e-12)
+        worst_loss = max(worst_loss, rel)
+        assert rel <= loss_tolerance, f"S step {i} ({dtype}): loss {got} != baseline {expected}"
+        if not exact and i > 0:
+            continue
+        for name, array in fw.named_arrays().items():
+            assert array.dtype == dtype, f"S: {name} is {array.dtype}, expected {dtype}"
+            diff = float(np.abs(array - ref.params[name]).max())
+            worst_weight = max(worst_weight, diff)
+            assert diff <= weight_tolerance, f"S step {i} ({dtype}): {name} differs from the baseline by {diff}"
+    return {"loss_rel": worst_loss, "weight_abs": worst_weight}
+
+
+def agreement_note(steps: int = 3) -> str:
+    """Check in float64 (same math: agreement to rounding) and float32 (the benchmarked setting)."""
+    exact = check(steps, dtype=np.float64)
+    single = check(steps, dtype=np.float32)
+    return (
+        f"same result as the baseline over {steps} steps: float64 loss rel. diff {exact['loss_rel']:.1e}, "
+        f"weights {exact['weight_abs']:.1e}; float32 loss {single['loss_rel']:.1e}, "
+        f"weights after step 1 {single['weight_abs']:.1e}"
+    )
+
+
+def run(settings: Settings | None = None) -> list[Result]:
+    """Check agreement, then time both steps alternately; one Result (the time ratio)."""
+    settings = settings or Settings.make(repeats=1000, warmup=50)  # a step is ~0.3 ms: many rounds are cheap
+    note = agreement_note()
+    ref = MinCharRNNNumpy(seed=0)
+    fw = FrameworkMinCharRNN(MinCharRNNNumpy(seed=0))
+    timings = compare({"numpy": ref.step, "tinygrad_rnn": fw.step}, warmup=settings.warmup,
+                      repeats=settings.repeats)
+    cpu = cpu_time_note({"numpy": ref.step, "tinygrad_rnn": fw.step}, 3 if settings.quick else 1000, "numpy")
+    return [Result("S", "min-char-rnn step, time vs hand-written NumPy", median_ratio(timings, "tinygrad_rnn", "numpy"),
+                   TARGET, "x", format_table(timings, baseline="numpy"), [note, cpu])]
+
+
+def main(argv=None) -> int:
+    from benchmarks.run_all import main as run_all_main
+
+    return run_all_main(["S", *(argv or [])])
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
