@@ -102,17 +102,6 @@ def fresh_process_runs(tmp_path_factory):
             future.cancel()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_blas_thread():
-    """Few BLAS threads on a busy 2-core machine (sums are the same with any thread count here)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1):
-        yield
-
 
 def _loss_values(metrics):
     """Every number recorded under a key that names a loss or a learning curve."""

@@ -26,17 +26,6 @@ EXAMPLES = ["hello", "bptt-by-hand", "binary-addition", "vanishing-gradients", "
 GRAPH_FILE = "graph.svg" if shutil.which("dot") else "graph.dot"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_blas_thread():
-    """BLAS threads fighting over a busy 2-core machine make small matmuls 100x slower."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1):
-        yield
-
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
