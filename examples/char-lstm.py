@@ -1,0 +1,346 @@
+"""char-rnn: a stacked LSTM (or GRU / RNN) character language model with truncated BPTT, then sampling.
+
+The model reads characters through an embedding and predicts the next one::
+
+    e_t      = Embedding(c_t)                        (--embed)
+    h_t      = LSTM/GRU/RNN layers(e_t, h_{t-1})     (--layers x --hidden, dropout between layers)
+    logits_t = Linear(dropout(h_t))                  (vocab size)
+    loss     = mean_t cross_entropy(logits_t, c_{t+1})   (nats/char; perplexity = e^loss)
+
+The training text is cut into ``--batch-size`` long parallel streams; each
+step reads the next ``--seq-len`` characters of every stream and carries the
+hidden state over from the previous step, cut from its graph
+(``detach_state``): truncated backpropagation through time. Gradients are
+clipped by their global norm (``clip_grad_norm_``); the optimiser is Adam or
+RMSprop. The last ``--val-fraction`` of the text is the validation set; the
+best model so far is checkpointed with its vocabulary after every evaluation.
+
+Two modes::
+
+    tinygrad-rnn run char-lstm [--data FILE] [options]            # train (or --resume CHECKPOINT)
+    tinygrad-rnn run char-lstm sample --checkpoint FILE --prime "ROMEO:" --temperature 0.8
+
+Data: ``--data PATH`` (any UTF-8 text file), else the Python standard
+library's source code.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+import tinygrad_rnn as tr
+import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn import examples_support as support
+from tinygrad_rnn import nn, optim
+from tinygrad_rnn.data import CharVocab, batchify, load_text, split_text, stdlib_corpus, tbptt_batches
+from tinygrad_rnn.nn.utils import clip_grad_norm_, detach_state
+
+QUICK_CORPUS_CHARS = 40_000
+CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
+
+
+def build_parser():
+    parser = support.example_parser(__file__, __doc__)
+    parser.add_argument("mode", nargs="?", choices=["train", "sample"], default="train",
+                        help="train (default) or sample from a checkpoint")
+    parser.add_argument("--data", type=support.text_file, default=None,
+                        help="a UTF-8 text file to train on (default: Python standard-library sources)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent cell (default lstm)")
+    model.add_argument("--layers", type=support.positive_int, default=None, help="stacked layers (default 2, --quick 1)")
+    model.add_argument("--hidden", type=support.positive_int, default=None, help="hidden units (default 256, --quick 64)")
+    model.add_argument("--embed", type=support.positive_int, default=None, help="embedding size (default 64, --quick 32)")
+    model.add_argument("--dropout", type=float, default=None, help="dropout probability (default 0.1, --quick 0)")
+    training = parser.add_argument_group("training")
+    training.add_argument("--epochs", type=float, default=None,
+                          help="passes over the training text, may be fractional (default 15, --quick 1)")
+    training.add_argument("--batch-size", type=support.positive_int, default=None,
+                          help="parallel text streams (default 32, --quick 16)")
+    training.add_argument("--seq-len", type=support.positive_int, default=None,
+                          help="characters per truncated-BPTT step (default 100, --quick 32)")
+    training.add_argument("--optim", choices=["adam", "rmsprop"], default="adam", help="optimiser (default adam)")
+    training.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-3, --quick 1e-2)")
+    training.add_argument("--lr-decay", type=float, default=0.9,
+                          help="multiply the learning rate by this after every epoch (default 0.9)")
+    training.add_argument("--clip", type=float, default=5.0, help="maximum global gradient norm (default 5)")
+    training.add_argument("--val-fraction", type=float, default=0.1, help="validation fraction of the text (default 0.1)")
+    training.add_argument("--eval-every", type=support.positive_int, default=None,
+                          help="evaluate and checkpoint every N steps (default: 4 times per epoch)")
+    training.add_argument("--time-limit", type=float, default=None,
+                          help="stop training after this many minutes (evaluating and checkpointing first)")
+    training.add_argument("--resume", type=support.checkpoint_file, default=None,
+                          help="continue training from this checkpoint (its model settings and vocabulary win)")
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument("--checkpoint", default=None,
+                          help="checkpoint to sample from in sample mode (default OUT/checkpoint.npz)")
+    sampling.add_argument("--prime", default=None, help="text the sample starts from (default: a newline)")
+    sampling.add_argument("--temperature", type=float, default=0.8,
+                          help="divide the logits by this before sampling: <1 safer, >1 wilder (default 0.8)")
+    sampling.add_argument("--sample-length", type=support.positive_int, default=None,
+                          help="characters to sample (default 1000, --quick 200)")
+    return parser
+
+
+class CharModel(nn.Module):
+    """Embedding → stacked recurrent layers → dropout → linear read-out (time-major, PyTorch layout)."""
+
+    def __init__(self, vocab_size, cell="lstm", embed=64, hidden=256, layers=2, dropout=0.0):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embed)
+        recurrent = getattr(nn, CELLS[cell])
+        self.rnn = recurrent(embed, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, vocab_size)
+
+    def forward(self, ids, state=None):
+        """``ids`` (T, B) int64 → logits (T, B, vocab) and the new recurrent state."""
+        out, state = self.rnn(self.embed(ids), state)
+        return self.head(self.drop(out)), state
+
+
+def model_config(args, quick) -> dict:
+    """Model settings from the flags, with quick-mode or full-run defaults."""
+    def pick(value, full, fast):
+        return value if value is not None else (fast if quick else full)
+
+    return {
+        "cell": args.cell,
+        "layers": pick(args.layers, 2, 1),
+        "hidden": pick(args.hidden, 256, 64),
+        "embed": pick(args.embed, 64, 32),
+        "dropout": pick(args.dropout, 0.1, 0.0),
+    }
+
+
+def build_model(vocab_size, config, device) -> CharModel:
+    return CharModel(vocab_size, config["cell"], config["embed"], config["hidden"], config["layers"],
+                     config["dropout"]).to(device)
+
+
+def load_checkpoint(path, device):
+    """(model, vocab, checkpoint dict) from a file written by this example."""
+    checkpoint = tr.load(path)
+    for key in ("model", "vocab", "config"):
+        if key not in checkpoint:
+            raise SystemExit(f"char-lstm: {path} is not a char-lstm checkpoint (no {key!r} entry)")
+    vocab = CharVocab.from_dict(checkpoint["vocab"])
+    model = build_model(len(vocab), checkpoint["config"], device)
+    model.load_state_dict(checkpoint["model"])
+    return model, vocab, checkpoint
+
+
+@tr.no_grad()
+def evaluate(model, ids, device, batch_size, seq_len) -> float:
+    """Mean per-character cross-entropy (nats) of ``ids`` with the state carried across chunks."""
+    was_training = model.training
+    model.eval()
+    batch_size = max(1, min(batch_size, len(ids) // 2))
+    total, count, state = 0.0, 0, None
+    for inputs, targets in tbptt_batches(batchify(ids, batch_size), seq_len):
+        logits, state = model(tr.tensor(inputs, device=device), state)
+        loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), tr.tensor(targets.reshape(-1), device=device),
+                               reduction="sum")
+        total += loss.item()
+        count += targets.size
+    model.train(was_training)
+    return total / count
+
+
+@tr.no_grad()
+def generate(model, vocab, prime, length, temperature, rng, device) -> str:
+    """``prime`` followed by ``length`` sampled characters (softmax(logits / temperature))."""
+    if temperature <= 0:
+        raise SystemExit(f"char-lstm: --temperature must be > 0, got {temperature}")
+    if not prime:
+        raise SystemExit("char-lstm: --prime must have at least one character")
+    missing = sorted({ch for ch in prime if ch not in vocab})
+    if missing:
+        raise SystemExit(f"char-lstm: --prime has characters the model never saw: {''.join(missing)!r}")
+    was_training = model.training
+    model.eval()
+    ids = vocab.encode(prime)
+    logits, state = model(tr.tensor(ids.reshape(-1, 1), device=device))
+    last = logits[-1, 0]
+    out = []
+    for _ in range(length):
+        p = (last * (1.0 / temperature)).softmax(0).numpy().astype(np.float64)
+        current = int(rng.choice(len(p), p=p / p.sum()))
+        out.append(current)
+        logits, state = model(tr.tensor([[current]], device=device), state)
+        last = logits[0, 0]
+    model.train(was_training)
+    return prime + vocab.decode(out)
+
+
+def sample_mode(run) -> dict:
+    args = run.args
+    path = args.checkpoint or run.out / "checkpoint.npz"
+    try:
+        model, vocab, checkpoint = load_checkpoint(path, run.device)
+    except FileNotFoundError:
+        raise SystemExit(f"char-lstm: no checkpoint at {path}; train first or pass --checkpoint") from None
+    length = args.sample_length or (200 if run.quick else 1000)
+    text = generate(model, vocab, args.prime if args.prime is not None else "\n", length, args.temperature, run.rng,
+                    run.device)
+    print(text)
+    run.path("sample.txt").write_text(text, encoding="utf-8")
+    return run.finish({"mode": "sample", "checkpoint": str(path), "sample": text,
+                       "val_loss": checkpoint.get("val_loss"), "vocab_size": len(vocab)})
+
+
+def unigram_loss(train_ids, val_ids, vocab_size) -> float:
+    """Cross-entropy of the validation text under the training text's character frequencies
+    (add-one smoothed): the loss of a model that ignores context."""
+    counts = np.bincount(train_ids, minlength=vocab_size) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(-logp[val_ids].mean())
+
+
+def make_optimizer(name, params, lr):
+    if name == "adam":
+        return optim.Adam(params, lr=lr)
+    return optim.RMSprop(params, lr=lr)
+
+
+def train_mode(run) -> dict:
+    args, device, quick = run.args, run.device, run.quick
+    if not 0 < args.val_fraction < 1:
+        raise SystemExit(f"char-lstm: --val-fraction must be in (0, 1), got {args.val_fraction}")
+    text = load_text(args.data) if args.data else stdlib_corpus(QUICK_CORPUS_CHARS if quick else 1_000_000)
+    resumed = None
+    if args.resume:
+        model, vocab, resumed = load_checkpoint(args.resume, device)
+        config = resumed["config"]
+        unknown = sorted({ch for ch in text if ch not in vocab})
+        if unknown:
+            raise SystemExit(f"char-lstm: the text has characters the checkpoint's vocabulary lacks: "
+                             f"{''.join(unknown)[:40]!r}")
+    else:
+        vocab = CharVocab.from_text(text)
+        config = model_config(args, quick)
+        model = build_model(len(vocab), config, device)
+    V = len(vocab)
+    train_ids, val_ids = split_text(vocab.encode(text), val_fraction=args.val_fraction)
+    batch_size = args.batch_size or (16 if quick else 32)
+    seq_len = args.seq_len or (32 if quick else 100)
+    lr = args.lr or (1e-2 if quick else 2e-3)
+    epochs = args.epochs if args.epochs is not None else (1.0 if quick else 15.0)
+    batched = batchify(train_ids, batch_size)
+    steps_per_epoch = math.ceil((batched.shape[0] - 1) / seq_len)
+    total_steps = max(1, int(round(epochs * steps_per_epoch)))
+    eval_every = args.eval_every or max(1, steps_per_epoch // 4)
+    n_params = sum(p.numel() for p in model.parameters())
+    baseline = unigram_loss(train_ids, val_ids, V)
+    print(f"data: {len(text):,} characters, {V} unique; train {len(train_ids):,}, validation {len(val_ids):,}; "
+          f"unigram baseline {baseline:.3f} nats/char")
+    print(f"model: {config['layers']}-layer {config['cell'].upper()} {config['hidden']} hidden, "
+          f"{n_params:,} parameters; {total_steps} steps of {batch_size}x{seq_len}")
+
+    optimizer = make_optimizer(args.optim, model.parameters(), lr)
+    start_step = 0
+    best_val = math.inf
+    history = {"step": [], "train_loss": [], "val_loss": []}
+    if resumed is not None:
+        if resumed.get("optim") == args.optim and "optimizer" in resumed:
+            optimizer.load_state_dict(resumed["optimizer"])
+        start_step = int(resumed.get("step", 0))
+        total_steps += start_step
+
+    checkpoint_path = run.path("checkpoint.npz")
+
+    def save_checkpoint(step, val_loss):
+        tr.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "vocab": vocab.to_dict(),
+                 "config": config, "optim": args.optim, "step": step, "val_loss": val_loss}, checkpoint_path)
+
+    # The graph of one short step (8 characters of 2 streams): the same model, small enough to read.
+    # Drawn before training so that a problem with Graphviz shows up at once, not after hours.
+    probe_inputs, probe_targets = next(tbptt_batches(batchify(val_ids, 2), 8))
+    model.eval()  # no dropout: the probe draws no random numbers, so training is the same with or without it
+    probe_logits, _ = model(tr.tensor(probe_inputs, device=device))
+    run.graph(F.cross_entropy(probe_logits.reshape(-1, V), tr.tensor(probe_targets.reshape(-1), device=device)),
+              "graph", mode="folded", model=model)
+
+    model.train()
+    state, chunks = None, iter(())
+    recent = []
+    bar = run.progress(range(start_step + 1, total_steps + 1), desc="train")
+    started = time.perf_counter()
+    for step in bar:
+        try:
+            inputs, targets = next(chunks)
+        except StopIteration:  # a new pass over the text: fresh streams, fresh memory
+            if step > start_step + 1:
+                for group in optimizer.param_groups:
+                    group["lr"] *= args.lr_decay
+            chunks, state = tbptt_batches(batched, seq_len), None
+            inputs, targets = next(chunks)
+        logits, state = model(tr.tensor(inputs, device=device), detach_state(state))
+        loss = F.cross_entropy(logits.reshape(-1, V), tr.tensor(targets.reshape(-1), device=device))
+        optimizer.zero_grad()
+        loss.backward()
+        clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        recent.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(recent[-50:]):.3f}")
+        out_of_time = args.time_limit is not None and time.perf_counter() - started > 60 * args.time_limit
+        if step % eval_every == 0 or step == total_steps or out_of_time:
+            val_loss = evaluate(model, val_ids, device, batch_size, seq_len)
+            history["step"].append(step)
+            history["train_loss"].append(float(np.mean(recent[-eval_every:])))
+            history["val_loss"].append(val_loss)
+            bar.write(f"step {step}: train {history['train_loss'][-1]:.4f}, val {val_loss:.4f} nats/char "
+                      f"(perplexity {math.exp(val_loss):.2f}), {time.perf_counter() - started:.0f} s")
+            if val_loss < best_val:
+                best_val = val_loss
+                save_checkpoint(step, val_loss)
+        if out_of_time:
+            bar.write(f"--time-limit of {args.time_limit} minutes reached after {step} steps")
+            break
+    bar.close()
+    train_seconds = time.perf_counter() - started
+    steps_done = step
+
+
+    fig, ax = support.figure()
+    ax.plot(history["step"], history["train_loss"], "o-", label="training loss")
+    ax.plot(history["step"], history["val_loss"], "o-", label="validation loss")
+    ax.axhline(baseline, color="grey", linestyle=":", label="unigram baseline")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats per character")
+    ax.set_title(f"char-rnn ({config['layers']}x{config['cell'].upper()} {config['hidden']})")
+    ax.legend()
+    run.save_figure(fig, "loss.png")
+
+    best_model, _, _ = load_checkpoint(checkpoint_path, device)
+    prime = args.prime if args.prime is not None else "\n"
+    text_sample = generate(best_model, vocab, prime, args.sample_length or (200 if quick else 1000),
+                           args.temperature, run.rng, device)
+    run.path("sample.txt").write_text(text_sample, encoding="utf-8")
+    print(f"---- sample (temperature {args.temperature}) ----\n{text_sample}\n----")
+
+    return run.finish({
+        "mode": "train",
+        "val_loss": best_val,
+        "val_perplexity": math.exp(best_val),
+        "final_val_loss": history["val_loss"][-1],
+        "unigram_loss": baseline,
+        "train_losses": recent,
+        "val_curve": history["val_loss"],
+        "steps": steps_done,
+        "parameters": n_params,
+        "config": config,
+        "train_seconds": train_seconds,
+        "sample": text_sample,
+    })
+
+
+def main(argv=None) -> dict:
+    run = support.start(build_parser(), argv)
+    return sample_mode(run) if run.args.mode == "sample" else train_mode(run)
+
+
+if __name__ == "__main__":
+    main()

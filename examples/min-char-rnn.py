@@ -1,0 +1,199 @@
+"""Karpathy's min-char-rnn on the framework: a vanilla RNN reads text one character at a time.
+
+The lecture's 112-line NumPy program, rebuilt from framework parts:
+
+    x_t = one_hot(c_t)                                  (vocab_size)
+    h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)    (hidden 100)
+    y_t = W_hy h_t + b_y,   p_t = softmax(y_t)           (next-character distribution)
+    loss = -Σ_t log p_t[c_{t+1}]                         (summed over 25 characters)
+
+Training walks through the text in windows of 25 characters with batch size
+1, carries the hidden state from one window to the next (cut from the graph
+between windows: truncated backpropagation through time), clips every
+gradient element to [-5, 5] and takes an Adagrad step with learning rate 0.1.
+As in the original, the smoothed loss is ``0.999 * smooth + 0.001 * loss``
+and a 200-character sample is printed every 100 iterations.
+
+Unlike the original, the last 10% of the text is held out and the model's
+per-character loss on it (nats/char; ln(vocab size) is chance) is reported, so
+the number says how well the model predicts text it never trained on.
+
+Data: ``--data PATH`` (any UTF-8 text file), else the Python standard
+library's source code (the lecture trains on the Linux kernel's source).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import tinygrad_rnn as tr
+import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn import examples_support as support
+from tinygrad_rnn import nn, optim
+from tinygrad_rnn.data import CharVocab, batchify, load_text, split_text, stdlib_corpus, tbptt_batches
+from tinygrad_rnn.nn.utils import clip_grad_value_, detach_state
+
+QUICK_CORPUS_CHARS = 60_000
+
+
+def build_parser():
+    parser = support.example_parser(__file__, __doc__)
+    parser.add_argument("--data", type=support.text_file, default=None,
+                        help="a UTF-8 text file to train on (default: Python standard-library sources)")
+    parser.add_argument("--iters", type=support.positive_int, default=None,
+                        help="training iterations (default 150000, --quick 1500)")
+    parser.add_argument("--hidden", type=support.positive_int, default=100, help="hidden units (default 100)")
+    parser.add_argument("--seq-len", type=support.positive_int, default=25,
+                        help="characters per training window (default 25)")
+    parser.add_argument("--lr", type=float, default=0.1, help="Adagrad learning rate (default 0.1)")
+    parser.add_argument("--clip", type=float, default=5.0, help="clip gradient elements to [-clip, clip] (default 5)")
+    parser.add_argument("--sample-every", type=support.positive_int, default=100,
+                        help="print a sample every N iterations (default 100)")
+    parser.add_argument("--sample-length", type=support.positive_int, default=200,
+                        help="characters per printed sample (default 200)")
+    parser.add_argument("--eval-every", type=support.positive_int, default=None,
+                        help="measure the held-out loss every N iterations (default: 20 times per run)")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction of the text (default 0.1)")
+    return parser
+
+
+class MinCharRNN(nn.Module):
+    """One-hot characters → tanh RNN → linear read-out to next-character logits."""
+
+    def __init__(self, vocab_size, hidden_size):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.rnn = nn.RNN(vocab_size, hidden_size)
+        self.head = nn.Linear(hidden_size, vocab_size)
+        # min-char-rnn's initialisation: small Gaussian weights, zero biases.
+        for name, p in self.named_parameters():
+            if "weight" in name:
+                nn.init.normal_(p, 0.0, 0.01)
+            else:
+                nn.init.zeros_(p)
+
+    def forward(self, ids, h=None):
+        """``ids`` (T, B) int → logits (T, B, vocab) and the last hidden state (1, B, hidden)."""
+        x = F.one_hot(ids, self.vocab_size).float()
+        out, h = self.rnn(x, h)
+        return self.head(out), h
+
+
+def load_corpus(args) -> str:
+    if args.data is not None:
+        return load_text(args.data)
+    return stdlib_corpus(max_chars=QUICK_CORPUS_CHARS if args.quick else 1_000_000)
+
+
+@tr.no_grad()
+def held_out_loss(model, ids, device, columns=32, chunk=200) -> float:
+    """Mean per-character cross-entropy (nats) of ``ids``, read as ``columns`` parallel streams."""
+    columns = max(1, min(columns, len(ids) // 2))
+    total, count, h = 0.0, 0, None
+    for inputs, targets in tbptt_batches(batchify(ids, columns), chunk):
+        logits, h = model(tr.tensor(inputs, device=device), h)
+        loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), tr.tensor(targets.reshape(-1), device=device),
+                               reduction="sum")
+        total += loss.item()
+        count += targets.size
+    return total / count
+
+
+@tr.no_grad()
+def sample(model, h, seed_id, length, rng, device) -> list[int]:
+    """Draw ``length`` characters from the model, starting from state ``h`` and character ``seed_id``."""
+    ids, current = [], seed_id
+    for _ in range(length):
+        logits, h = model(tr.tensor([[current]], device=device), h)
+        p = logits.reshape(-1).softmax(0).numpy().astype(np.float64)
+        current = int(rng.choice(len(p), p=p / p.sum()))
+        ids.append(current)
+    return ids
+
+
+def main(argv=None) -> dict:
+    run = support.start(build_parser(), argv)
+    args, device = run.args, run.device
+    iters = args.iters or (1_500 if run.quick else 150_000)
+    eval_every = args.eval_every or max(1, iters // 20)
+    if not 0 < args.val_fraction < 1:
+        raise SystemExit(f"min-char-rnn: --val-fraction must be in (0, 1), got {args.val_fraction}")
+
+    text = load_corpus(args)
+    vocab = CharVocab.from_text(text)
+    train_ids, val_ids = split_text(vocab.encode(text), val_fraction=args.val_fraction)
+    if len(train_ids) <= args.seq_len + 1:
+        raise SystemExit(f"min-char-rnn: the training text has {len(train_ids)} characters, "
+                         f"fewer than --seq-len + 2 = {args.seq_len + 2}")
+    V, T = len(vocab), args.seq_len
+    print(f"data: {len(text):,} characters, {V} unique; train {len(train_ids):,}, held out {len(val_ids):,}")
+
+    model = MinCharRNN(V, args.hidden).to(device)
+    optimizer = optim.Adagrad(model.parameters(), lr=args.lr)
+    chance = math.log(V)
+    smooth_loss = chance * T  # the loss of a uniform guess over one window
+    smooth_curve, eval_curve = [], []
+    samples = []
+    position, h = 0, None
+    graph_loss = None
+
+    bar = run.progress(range(1, iters + 1), desc="train", unit="iter")
+    for it in bar:
+        if position + T + 1 >= len(train_ids):
+            position, h = 0, None  # back to the start of the text with a fresh memory
+        inputs = tr.tensor(train_ids[position:position + T].reshape(T, 1), device=device)
+        targets = tr.tensor(train_ids[position + 1:position + T + 1], device=device)
+        logits, h = model(inputs, detach_state(h))
+        loss = F.cross_entropy(logits.reshape(T, V), targets, reduction="sum")
+        if graph_loss is None:
+            graph_loss = loss
+            run.graph(loss, "graph", mode="folded", model=model)
+        optimizer.zero_grad()
+        loss.backward()
+        clip_grad_value_(model.parameters(), args.clip)
+        optimizer.step()
+
+        smooth_loss = smooth_loss * 0.999 + loss.item() * 0.001
+        position += T
+        if it % 10 == 0 or it == iters:
+            smooth_curve.append((it, smooth_loss / T))
+            bar.set_postfix(loss=f"{smooth_loss:.2f}", per_char=f"{smooth_loss / T:.3f}")
+        if it % args.sample_every == 0:
+            text_sample = vocab.decode(sample(model, h, int(train_ids[position]), args.sample_length, run.rng, device))
+            samples.append(text_sample)
+            bar.write(f"---- iter {it}, smoothed loss {smooth_loss:.2f} ----\n{text_sample}\n----")
+        if it % eval_every == 0 or it == iters:
+            eval_curve.append((it, held_out_loss(model, val_ids, device)))
+
+    final_val = eval_curve[-1][1]
+    checkpoint = run.path("checkpoint.npz")
+    tr.save({"model": model.state_dict(), "vocab": vocab.to_dict(),
+             "config": {"hidden": args.hidden, "seq_len": T, "iters": iters}}, checkpoint)
+
+    fig, ax = support.figure()
+    ax.plot(*zip(*smooth_curve), label="smoothed training loss")
+    ax.plot(*zip(*eval_curve), "o-", label="held-out loss")
+    ax.axhline(chance, color="grey", linestyle=":", label=f"chance ln({V})")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("nats per character")
+    ax.set_title("min-char-rnn")
+    ax.legend()
+    run.save_figure(fig, "loss.png")
+
+    return run.finish({
+        "held_out_loss": final_val,
+        "chance_loss": chance,
+        "smooth_loss_per_char": smooth_loss / T,
+        "iters": iters,
+        "vocab_size": V,
+        "train_chars": len(train_ids),
+        "held_out_chars": len(val_ids),
+        "held_out_curve": [v for _, v in eval_curve],
+        "loss_curve": [v for _, v in smooth_curve],
+        "last_sample": samples[-1] if samples else "",
+    })
+
+
+if __name__ == "__main__":
+    main()

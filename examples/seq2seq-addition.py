@@ -1,0 +1,289 @@
+"""Sequence to sequence: an encoder-decoder (LSTM or GRU, with or without attention) learns "535+61" -> "596".
+
+The encoder reads the question one character at a time; the decoder writes
+the answer one character at a time, starting from a start token::
+
+    encoder:  k_1..k_S, state = RNN(Embedding(question))
+    decoder:  s_0 = state,  y_0 = "_"
+              c_t = Attention(s_{t-1}, k_1..k_S)          (Bahdanau; --attention)
+              s_t = Cell([Embedding(y_{t-1}); c_t], s_{t-1})
+              p_t = softmax(Linear([s_t; c_t]))
+    loss      = mean_t cross_entropy(p_t, answer_t)
+
+Without attention the whole question must squeeze through the encoder's last
+state and c_t is left out. During training the decoder is fed the true
+previous character with probability ``--teacher-forcing`` and its own guess
+otherwise; evaluation always decodes greedily from its own guesses and counts
+a sum as right only if every character is (exact match), on sums whose
+operand pairs never appeared in training.
+
+``--reverse`` (on by default) feeds the question backwards, as Sutskever et
+al. (2014) did with sentences. Here it matters for a reason of its own:
+reading "535+61" left to right, the encoder meets the first "5" before it can
+know whether it is a hundreds or a tens digit, so the keys the attention
+looks up do not say which digit is which; read from the end, every digit has
+already seen the digits to its right and "knows" its place value. With
+``--no-reverse`` the same model stays around 96-97 % exact match on held-out
+sums. ``--bidirectional`` reads the question both ways (half the hidden
+units each), so every key knows what lies on both sides of it, as in
+Bahdanau et al. (2015).
+
+Outputs: the model graph, the loss/accuracy curves, and an attention heatmap
+(which question character each answer character looked at).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+
+import tinygrad_rnn as tr
+import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn import autograd
+from tinygrad_rnn import examples_support as support
+from tinygrad_rnn import nn, optim
+from tinygrad_rnn.data import make_addition_data, split_addition_data
+from tinygrad_rnn.nn.utils import clip_grad_norm_
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
+def build_parser():
+    parser = support.example_parser(__file__, __doc__)
+    parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="recurrent cell (default lstm)")
+    parser.add_argument("--attention", action=argparse.BooleanOptionalAction, default=True,
+                        help="use additive (Bahdanau) attention (default: on)")
+    parser.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=False,
+                        help="read the question in both directions, as Bahdanau et al. do (default: off)")
+    parser.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=True,
+                        help="feed the question to the encoder backwards (default: on; --no-reverse to turn off)")
+    parser.add_argument("--teacher-forcing", type=_ratio, default=1.0,
+                        help="probability of feeding the true previous character in training (default 1.0)")
+    parser.add_argument("--digits", type=support.positive_int, default=None,
+                        help="most digits per operand (default 3, --quick 2)")
+    parser.add_argument("--examples", type=support.positive_int, default=None,
+                        help="number of distinct sums, train + test (default 50000, --quick 2400)")
+    parser.add_argument("--test-fraction", type=float, default=0.1, help="held-out fraction (default 0.1)")
+    parser.add_argument("--hidden", type=support.positive_int, default=None, help="hidden units (default 128, --quick 64)")
+    parser.add_argument("--embed", type=support.positive_int, default=16, help="embedding size (default 16)")
+    parser.add_argument("--epochs", type=support.positive_int, default=None, help="training epochs (default 30, --quick 8)")
+    parser.add_argument("--batch-size", type=support.positive_int, default=128, help="batch size (default 128)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3, --quick 1e-2)")
+    parser.add_argument("--lr-decay", type=float, default=0.9,
+                        help="multiply the learning rate by this after every epoch (default 0.9)")
+    parser.add_argument("--clip", type=float, default=1.0, help="maximum global gradient norm (default 1)")
+    return parser
+
+
+class Seq2Seq(nn.Module):
+    """An RNN encoder and a step-by-step RNN decoder, optionally with additive attention."""
+
+    def __init__(self, vocab_size, cell="lstm", embed=16, hidden=128, attention=True, bidirectional=False):
+        super().__init__()
+        if bidirectional and hidden % 2:
+            raise ValueError(f"Seq2Seq: a bidirectional encoder needs an even hidden size, got {hidden}")
+        self.cell_type, self.use_attention, self.bidirectional = cell, attention, bidirectional
+        self.embedding = nn.Embedding(vocab_size, embed)
+        # Bidirectional: hidden/2 units per direction, so keys and the joined final state have `hidden` features.
+        self.encoder = (nn.LSTM if cell == "lstm" else nn.GRU)(embed, hidden // 2 if bidirectional else hidden,
+                                                              batch_first=True, bidirectional=bidirectional)
+        context = hidden if attention else 0
+        self.decoder = (nn.LSTMCell if cell == "lstm" else nn.GRUCell)(embed + context, hidden)
+        if attention:
+            self.attention = nn.AdditiveAttention(hidden, hidden, hidden)
+        self.head = nn.Linear(hidden + context, vocab_size)
+
+    def encode(self, question):
+        """``question`` (B, S) ids → keys (B, S, H) and the decoder's first state (the encoder's last,
+        both directions' joined when bidirectional)."""
+        keys, state = self.encoder(self.embedding(question))
+        states = state if self.cell_type == "lstm" else (state,)
+        first = tuple(tr.cat([s[0], s[1]], dim=1) if self.bidirectional else s[0] for s in states)
+        return keys, (first if self.cell_type == "lstm" else first[0])
+
+    def step(self, previous, state, keys):
+        """One decoder step: previous ids (B,) → logits (B, vocab), new state, attention weights (B, S) or None."""
+        x = self.embedding(previous)
+        h = state[0] if self.cell_type == "lstm" else state
+        weights = None
+        if self.use_attention:
+            context, weights = self.attention(h, keys)
+            x = tr.cat([x, context], dim=1)
+        state = self.decoder(x, state)
+        h = state[0] if self.cell_type == "lstm" else state
+        out = tr.cat([h, context], dim=1) if self.use_attention else h
+        return self.head(out), state, weights
+
+
+def decode(model, question, first_input, steps, device, targets=None, teacher_forcing=1.0, rng=None):
+    """Run the decoder for ``steps`` steps. With ``targets``, feed the true previous character with
+    probability ``teacher_forcing`` (else the greedy guess); without, decode greedily.
+    Returns the logits per step, the guessed ids (B, steps) and the attention weights (B, steps, S) or None."""
+    keys, state = model.encode(tr.tensor(question, device=device))
+    previous = np.full(len(question), first_input, dtype=np.int64)
+    logits, guesses, weights = [], [], []
+    for t in range(steps):
+        with autograd.scope(step=t):  # lets the graph renderer fold the decoder's steps into one
+            step_logits, state, step_weights = model.step(tr.tensor(previous, device=device), state, keys)
+        guess = step_logits.argmax(-1).numpy()
+        logits.append(step_logits)
+        guesses.append(guess)
+        if step_weights is not None:
+            weights.append(step_weights.detach().numpy())
+        if targets is not None and teacher_forcing >= 1.0:
+            previous = targets[:, t]
+        elif targets is not None and teacher_forcing > 0.0:
+            previous = np.where(rng.random(len(question)) < teacher_forcing, targets[:, t], guess)
+        else:
+            previous = guess
+    attention = np.stack(weights, axis=1) if weights else None
+    return logits, np.stack(guesses, axis=1), attention
+
+
+@tr.no_grad()
+def evaluate(model, data, device, batch_size=1000):
+    """(exact-match accuracy, per-character accuracy, guesses, attention) with greedy decoding."""
+    model.eval()
+    guesses, attention = [], []
+    for lo in range(0, len(data), batch_size):
+        _, guess, weights = decode(model, data.x[lo:lo + batch_size], data.start_id, data.y.shape[1], device)
+        guesses.append(guess)
+        if weights is not None:
+            attention.append(weights)
+    model.train()
+    guesses = np.concatenate(guesses)
+    correct = guesses == data.y
+    return (float(correct.all(axis=1).mean()), float(correct.mean()), guesses,
+            np.concatenate(attention) if attention else None)
+
+
+def plot_attention(run, data, guesses, attention, count=4):
+    """A heatmap per example: rows are answer characters, columns question characters as the encoder read them."""
+    count = min(count, len(data))
+    fig, axes = support.figure(1, count, figsize=(3.2 * count, 3.0), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        source = data.vocab.decode(data.x[i])
+        answer = data.vocab.decode(guesses[i])
+        ax.imshow(attention[i], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.set_xticks(range(len(source)), [repr(ch)[1:-1] if ch != " " else "␣" for ch in source])
+        ax.set_yticks(range(len(answer)), [ch if ch != " " else "␣" for ch in answer])
+        ax.set_title(f"{data.questions[i].strip()} = {answer.strip()}", fontsize=10)
+        ax.set_xlabel("question as the encoder read it" + (" (reversed)" if data.reverse_input else ""))
+    axes[0][0].set_ylabel("answer (decoder output)")
+    return run.save_figure(fig, "attention.png")
+
+
+def main(argv=None) -> dict:
+    run = support.start(build_parser(), argv)
+    args, device, quick = run.args, run.device, run.quick
+    digits = args.digits or (2 if quick else 3)
+    n_examples = args.examples or (2400 if quick else 50000)
+    hidden = args.hidden or (64 if quick else 128)
+    epochs = args.epochs or (8 if quick else 30)
+    lr = args.lr or (1e-2 if quick else 3e-3)
+    if not 0 < args.test_fraction < 1:
+        raise SystemExit(f"seq2seq-addition: --test-fraction must be in (0, 1), got {args.test_fraction}")
+    try:
+        data = make_addition_data(n_examples, max_digits=digits, seed=run.seed, reverse_input=args.reverse)
+    except ValueError as exc:
+        raise SystemExit(f"seq2seq-addition: {exc}") from None
+    train, test = split_addition_data(data, test_fraction=args.test_fraction)
+    V, steps = len(data.vocab), data.y.shape[1]
+    print(f"data: {len(train)} training sums, {len(test)} held-out sums of up to {digits}-digit numbers, "
+          f"e.g. {train.questions[0]!r} -> {train.answers[0]!r}")
+
+    if args.bidirectional and hidden % 2:
+        raise SystemExit(f"seq2seq-addition: --bidirectional needs an even --hidden, got {hidden}")
+    model = Seq2Seq(V, args.cell, args.embed, hidden, args.attention, args.bidirectional).to(device)
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    n_params = sum(p.numel() for p in model.parameters())
+    batches = math.ceil(len(train) / args.batch_size)
+    losses, test_curve = [], []
+    bar = run.progress(range(epochs * batches), desc="train")
+    graph_done = False
+    for step in bar:
+        epoch, b = divmod(step, batches)
+        if b == 0:
+            order = run.rng.permutation(len(train))
+            if epoch > 0:
+                for group in optimizer.param_groups:
+                    group["lr"] *= args.lr_decay
+        rows = order[b * args.batch_size:(b + 1) * args.batch_size]
+        targets = train.y[rows]
+        logits, _, _ = decode(model, train.x[rows], train.start_id, steps, device, targets=targets,
+                              teacher_forcing=args.teacher_forcing, rng=run.rng)
+        loss = F.cross_entropy(tr.stack(logits, dim=1).reshape(-1, V), tr.tensor(targets.reshape(-1), device=device))
+        if not graph_done:
+            run.graph(loss, "graph", mode="folded", model=model)
+            graph_done = True
+        optimizer.zero_grad()
+        loss.backward()
+        clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", epoch=epoch + 1)
+        if b == batches - 1:
+            exact, per_char, _, _ = evaluate(model, test, device)
+            test_curve.append(exact)
+            bar.write(f"epoch {epoch + 1}: loss {np.mean(losses[-batches:]):.4f}, "
+                      f"held-out exact match {exact:.2%}, per character {per_char:.2%}")
+
+    exact, per_char, guesses, attention = evaluate(model, test, device)
+    train_exact, _, _, _ = evaluate(model, train.subset(slice(0, min(len(train), 5000))), device)
+    examples = [f"{test.questions[i].strip()} = {test.vocab.decode(guesses[i]).strip()} "
+                f"({'ok' if (guesses[i] == test.y[i]).all() else 'expected ' + test.answers[i].strip()})"
+                for i in range(min(8, len(test)))]
+    print("held-out examples:\n  " + "\n  ".join(examples))
+
+    fig, (ax_loss, ax_acc) = support.figure(1, 2, figsize=(10, 3.6))
+    ax_loss.plot(losses)
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("cross-entropy (nats/char)")
+    ax_loss.set_yscale("log")
+    ax_loss.set_title("training loss")
+    ax_acc.plot(range(1, len(test_curve) + 1), test_curve, "o-")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("held-out exact match")
+    ax_acc.set_ylim(0, 1)
+    ax_acc.set_title("greedy decoding on unseen sums")
+    run.save_figure(fig, "training.png")
+    if attention is not None:
+        plot_attention(run, test, guesses, attention)
+    checkpoint = run.path("checkpoint.npz")
+    tr.save({"model": model.state_dict(), "vocab": data.vocab.to_dict(),
+             "config": {"cell": args.cell, "attention": args.attention, "reverse": args.reverse,
+                        "bidirectional": args.bidirectional,
+                        "hidden": hidden, "embed": args.embed, "digits": digits}}, checkpoint)
+
+    return run.finish({
+        "exact_match": exact,
+        "per_char_accuracy": per_char,
+        "train_exact_match": train_exact,
+        "chance_per_char": 1.0 / V,
+        "test_curve": test_curve,
+        "losses": losses,
+        "final_loss": float(np.mean(losses[-batches:])),
+        "parameters": n_params,
+        "cell": args.cell,
+        "attention": args.attention,
+        "reverse": args.reverse,
+        "bidirectional": args.bidirectional,
+        "teacher_forcing": args.teacher_forcing,
+        "digits": digits,
+        "train_size": len(train),
+        "test_size": len(test),
+        "examples": examples,
+    })
+
+
+if __name__ == "__main__":
+    main()
