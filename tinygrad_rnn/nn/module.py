@@ -242,7 +242,20 @@ def _to_numpy(value, key):
     return array
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """Indexing, ``len`` and iteration over the registered sub-modules, in order."""
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after the other; named ``0``, ``1``, ... as in PyTorch."""
 
     def __init__(self, *modules):
@@ -255,17 +268,8 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (``0``, ``1``, ... names)."""
 
     def __init__(self, modules=()):
@@ -276,12 +280,3 @@ class ModuleList(Module):
     def append(self, module):
         self.add_module(str(len(self._modules)), module)
         return self
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
