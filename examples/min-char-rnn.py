@@ -42,7 +42,7 @@ def build_parser():
     parser.add_argument("--data", type=support.text_file, default=None,
                         help="a UTF-8 text file to train on (default: Python standard-library sources)")
     parser.add_argument("--iters", type=support.positive_int, default=None,
-                        help="training iterations (default 150000, --quick 1500)")
+                        help="training iterations (default 1000000, --quick 1500)")
     parser.add_argument("--hidden", type=support.positive_int, default=100, help="hidden units (default 100)")
     parser.add_argument("--seq-len", type=support.positive_int, default=25,
                         help="characters per training window (default 25)")
@@ -115,7 +115,7 @@ def sample(model, h, seed_id, length, rng, device) -> list[int]:
 def main(argv=None) -> dict:
     run = support.start(build_parser(), argv)
     args, device = run.args, run.device
-    iters = args.iters or (1_500 if run.quick else 150_000)
+    iters = args.iters or (1_500 if run.quick else 1_000_000)
     eval_every = args.eval_every or max(1, iters // 20)
     if not 0 < args.val_fraction < 1:
         raise SystemExit(f"min-char-rnn: --val-fraction must be in (0, 1), got {args.val_fraction}")
