@@ -133,23 +133,6 @@ def load_checkpoint(path, device):
 
 
 @tr.no_grad()
-def evaluate(model, ids, device, batch_size, seq_len) -> float:
-    """Mean per-character cross-entropy (nats) of ``ids`` with the state carried across chunks."""
-    was_training = model.training
-    model.eval()
-    batch_size = max(1, min(batch_size, len(ids) // 2))
-    total, count, state = 0.0, 0, None
-    for inputs, targets in tbptt_batches(batchify(ids, batch_size), seq_len):
-        logits, state = model(tr.tensor(inputs, device=device), state)
-        loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), tr.tensor(targets.reshape(-1), device=device),
-                               reduction="sum")
-        total += loss.item()
-        count += targets.size
-    model.train(was_training)
-    return total / count
-
-
-@tr.no_grad()
 def generate(model, vocab, prime, length, temperature, rng, device) -> str:
     """``prime`` followed by ``length`` sampled characters (softmax(logits / temperature))."""
     if temperature <= 0:
@@ -287,7 +270,7 @@ def train_mode(run) -> dict:
         bar.set_postfix(loss=f"{np.mean(recent[-50:]):.3f}")
         out_of_time = args.time_limit is not None and time.perf_counter() - started > 60 * args.time_limit
         if step % eval_every == 0 or step == total_steps or out_of_time:
-            val_loss = evaluate(model, val_ids, device, batch_size, seq_len)
+            val_loss = support.char_model_loss(model, val_ids, device, columns=batch_size, chunk=seq_len)
             history["step"].append(step)
             history["train_loss"].append(float(np.mean(recent[-eval_every:])))
             history["val_loss"].append(val_loss)

@@ -31,7 +31,7 @@ import tinygrad_rnn as tr
 import tinygrad_rnn.nn.functional as F
 from tinygrad_rnn import examples_support as support
 from tinygrad_rnn import nn, optim
-from tinygrad_rnn.data import CharVocab, batchify, load_text, split_text, stdlib_corpus, tbptt_batches
+from tinygrad_rnn.data import CharVocab, load_text, split_text, stdlib_corpus
 from tinygrad_rnn.nn.utils import clip_grad_value_, detach_state
 
 QUICK_CORPUS_CHARS = 60_000
@@ -84,20 +84,6 @@ def load_corpus(args) -> str:
     if args.data is not None:
         return load_text(args.data)
     return stdlib_corpus(max_chars=QUICK_CORPUS_CHARS if args.quick else 1_000_000)
-
-
-@tr.no_grad()
-def held_out_loss(model, ids, device, columns=32, chunk=200) -> float:
-    """Mean per-character cross-entropy (nats) of ``ids``, read as ``columns`` parallel streams."""
-    columns = max(1, min(columns, len(ids) // 2))
-    total, count, h = 0.0, 0, None
-    for inputs, targets in tbptt_batches(batchify(ids, columns), chunk):
-        logits, h = model(tr.tensor(inputs, device=device), h)
-        loss = F.cross_entropy(logits.reshape(-1, model.vocab_size), tr.tensor(targets.reshape(-1), device=device),
-                               reduction="sum")
-        total += loss.item()
-        count += targets.size
-    return total / count
 
 
 @tr.no_grad()
@@ -164,7 +150,7 @@ def main(argv=None) -> dict:
             samples.append(text_sample)
             bar.write(f"---- iter {it}, smoothed loss {smooth_loss:.2f} ----\n{text_sample}\n----")
         if it % eval_every == 0 or it == iters:
-            eval_curve.append((it, held_out_loss(model, val_ids, device)))
+            eval_curve.append((it, support.char_model_loss(model, val_ids, device)))
 
     final_val = eval_curve[-1][1]
     checkpoint = run.path("checkpoint.npz")

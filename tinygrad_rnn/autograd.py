@@ -22,8 +22,6 @@ import sys
 import warnings
 from contextlib import contextmanager
 
-import numpy as np
-
 
 class _State:
     """Process-wide switches read by every op (a plain object: attribute reads are cheap)."""

@@ -138,25 +138,48 @@ def checkpoint_file(value: str) -> str:
     return value
 
 
-def positive_int(value: str) -> int:
-    """argparse ``type=`` for an int >= 1."""
+def _int_at_least(value: str, minimum: int, what: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+        number = minimum - 1
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"expected a {what} integer, got {value!r}")
     return number
+
+
+def positive_int(value: str) -> int:
+    """argparse ``type=`` for an int >= 1."""
+    return _int_at_least(value, 1, "positive")
 
 
 def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
-    return number
+    return _int_at_least(value, 0, "non-negative")
+
+
+@tr.no_grad()
+def char_model_loss(model, ids, device, columns=32, chunk=200) -> float:
+    """Mean per-character cross-entropy (nats) of the encoded text ``ids``.
+
+    The text is read as ``columns`` parallel streams in chunks of ``chunk``
+    characters with the state carried from chunk to chunk, in eval mode (no
+    dropout). ``model(inputs (T, B), state) -> (logits (T, B, V), state)``
+    must have a ``vocab_size`` attribute: min-char-rnn's and char-lstm's do.
+    """
+    from tinygrad_rnn.data import batchify, tbptt_batches
+    from tinygrad_rnn.nn import functional as F
+
+    was_training = model.training
+    model.eval()
+    columns = max(1, min(columns, len(ids) // 2))
+    total, count, state = 0.0, 0, None
+    for inputs, targets in tbptt_batches(batchify(ids, columns), chunk):
+        logits, state = model(tr.tensor(inputs, device=device), state)
+        targets_t = tr.tensor(targets.reshape(-1), device=device)
+        total += F.cross_entropy(logits.reshape(-1, model.vocab_size), targets_t, reduction="sum").item()
+        count += targets.size
+    model.train(was_training)
+    return total / count
 
 
 # ----------------------------------------------------------------------------- run

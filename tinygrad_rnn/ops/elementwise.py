@@ -230,7 +230,7 @@ class Where(Function):
     def forward(self, cond, a, b):
         try:
             out = self.xp.where(cond, a, b)
-        except ValueError as exc:
+        except ValueError:
             raise ValueError(
                 f"where: cannot broadcast condition {tuple(cond.shape)}, input {tuple(a.shape)} and other {tuple(b.shape)}"
             ) from None
