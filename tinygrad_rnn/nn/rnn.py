@@ -226,7 +226,9 @@ class RNNBase(Module):
         outputs = [None] * T
         for t in (range(T - 1, -1, -1) if direction else range(T)):
             with autograd.scope(step=t, layer=layer, direction=direction):
-                states = self._step(x[t], states, weights, step_impl)
+                x_t = x[t]
+                x_t.name = "x"  # drawn as x_t in the step's cluster
+                states = self._step(x_t, states, weights, step_impl)
             outputs[t] = states[0]
         return (stack(outputs, dim=0), *states)
 
