@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn.nn.functional as F  # noqa: E402
 from benchmarks.baselines import BatchedRNNNumpy  # noqa: E402
-from benchmarks.common import Result, Settings, cpu_time_note, median_ratio  # noqa: E402
+from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both  # noqa: E402
 from benchmarks.harness import compare, format_table, peak_memory  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
 
@@ -86,10 +86,7 @@ def check(steps: int = 2, seed: int = 0, dtype=np.float32, **sizes) -> dict:
     tolerance = 1e-10 if dtype == np.float64 else 1e-5
     worst_loss = worst_weight = 0.0
     for i in range(steps):
-        expected, got = ref.step(), fw.step()
-        rel = abs(got - expected) / max(abs(expected), 1e-12)
-        worst_loss = max(worst_loss, rel)
-        assert rel <= tolerance, f"L step {i} ({dtype}): loss {got} != baseline {expected}"
+        worst_loss = max(worst_loss, step_both(ref, fw, f"L step {i} ({dtype})", tolerance))
         for name, array in fw.named_arrays().items():
             assert array.dtype == dtype, f"L: {name} is {array.dtype}, expected {dtype}"
             diff = float(np.abs(array - ref.params[name]).max())

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn.nn.functional as F  # noqa: E402
 from benchmarks.baselines import CharLSTMTorch, torch_available  # noqa: E402
-from benchmarks.common import Result, Settings, cpu_time_note, median_ratio  # noqa: E402
+from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
 
@@ -94,10 +94,7 @@ def check(steps: int = 3, seed: int = 0, dtype=np.float32, device: str = "cpu", 
     loss_tolerance, weight_tolerance = (1e-9, 1e-9) if exact else (1e-5, 1e-5)
     worst_loss = worst_weight = 0.0
     for i in range(steps):
-        expected, got = ref.step(), fw.step()
-        rel = abs(got - expected) / max(abs(expected), 1e-12)
-        worst_loss = max(worst_loss, rel)
-        assert rel <= loss_tolerance, f"M step {i} ({dtype}): loss {got} != torch {expected}"
+        worst_loss = max(worst_loss, step_both(ref, fw, f"M step {i} ({dtype})", loss_tolerance))
         if not exact and i > 0:
             continue
         torch_weights = ref.export_params()

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn.nn.functional as F  # noqa: E402
 from benchmarks.baselines import MinCharRNNNumpy  # noqa: E402
-from benchmarks.common import Result, Settings, cpu_time_note, median_ratio  # noqa: E402
+from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
 
@@ -111,10 +111,7 @@ def check(steps: int = 3, seed: int = 0, dtype=np.float32, **sizes) -> dict:
     loss_tolerance, weight_tolerance = (1e-10, 1e-10) if exact else (1e-4, 1e-5)
     worst_loss = worst_weight = 0.0
     for i in range(steps):
-        expected, got = ref.step(), fw.step()
-        rel = abs(got - expected) / max(abs(expected), 1e-12)
-        worst_loss = max(worst_loss, rel)
-        assert rel <= loss_tolerance, f"S step {i} ({dtype}): loss {got} != baseline {expected}"
+        worst_loss = max(worst_loss, step_both(ref, fw, f"S step {i} ({dtype})", loss_tolerance))
         if not exact and i > 0:
             continue
         for name, array in fw.named_arrays().items():

@@ -106,3 +106,12 @@ def cpu_time_note(impls: dict, rounds: int, baseline: str, name: str = "tinygrad
     parts = ", ".join(f"{key} {m * 1e3:.3f} ms" for key, m in medians.items())
     return (f"CPU time per step (thread_time medians of {rounds} interleaved rounds): {parts}; "
             f"ratio {medians[name] / medians[baseline]:.2f}x")
+
+
+def step_both(ref, fw, label: str, tolerance: float) -> float:
+    """One training step of the baseline and of the framework; the relative loss difference,
+    asserted to be at most ``tolerance`` (``label`` names the benchmark, step and dtype)."""
+    expected, got = ref.step(), fw.step()
+    rel = abs(got - expected) / max(abs(expected), 1e-12)
+    assert rel <= tolerance, f"{label}: loss {got} != baseline {expected}"
+    return rel
