@@ -174,3 +174,9 @@ def test_bad_construction_errors():
         tr.Tensor([1.0], dtype="floaty")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         tr.Tensor([1.0], device="tpu")
+
+
+def test_cat_promotes_like_arithmetic():
+    ints, bools, floats = tr.Tensor([1, 2]), tr.Tensor([True]), tr.Tensor([0.5])
+    assert tr.cat([ints, bools]).dtype == tr.int64 and tr.cat([bools, ints]).dtype == tr.int64
+    assert tr.cat([ints, floats]).dtype == tr.float32 and tr.stack([bools, floats]).dtype == tr.float32

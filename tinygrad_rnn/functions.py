@@ -7,7 +7,7 @@ import numpy as np
 
 from .ops import elementwise as ew
 from .ops import shape as shape_ops
-from .tensor import Tensor, _as_tensor_like, _normalize_dim, _operands
+from .tensor import Tensor, _as_tensor_like, _check_int_dim, _normalize_dim, _operands, _promoted_dtype
 
 
 def _tensor_list(tensors, op):
@@ -19,8 +19,7 @@ def _tensor_list(tensors, op):
             raise TypeError(f"{op}: element {i} is a {type(t).__name__}, expected a Tensor")
     dtype = tensors[0].dtype
     for t in tensors[1:]:
-        if t.dtype != dtype:
-            dtype = np.promote_types(dtype, t.dtype) if dtype.kind == t.dtype.kind else (dtype if dtype.kind == "f" else t.dtype)
+        dtype = _promoted_dtype(dtype, t.dtype)
     return [t if t.dtype == dtype else t.to(dtype=dtype) for t in tensors]
 
 
@@ -45,11 +44,10 @@ def stack(tensors, dim=0) -> Tensor:
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: tensor {i} has shape {t.shape}, expected {tensors[0].shape} like tensor 0")
     ndim = tensors[0].ndim + 1
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"stack: dim must be an int, got {dim!r}")
+    dim = _check_int_dim(dim, "stack")
     if not -ndim <= dim < ndim:
         raise IndexError(f"stack: dim {dim} is out of range for {ndim} dimensions (expected {-ndim} <= dim < {ndim})")
-    return shape_ops.Stack.apply(*tensors, axis=int(dim) % ndim)
+    return shape_ops.Stack.apply(*tensors, axis=dim % ndim)
 
 
 def split(tensor, split_size_or_sections, dim=0) -> tuple:

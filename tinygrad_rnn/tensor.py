@@ -73,10 +73,16 @@ def _normalize_dims(dim, ndim, op):
     return tuple(sorted(out)) if ndim else None
 
 
-def _normalize_dim(dim, ndim, op):
+def _check_int_dim(dim, op) -> int:
+    """``dim`` as a Python int; a bool, float or tuple is an error naming ``op``."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    return _normalize_dims(int(dim), ndim, op)[0] if ndim else 0
+    return int(dim)
+
+
+def _normalize_dim(dim, ndim, op):
+    dim = _check_int_dim(dim, op)
+    return _normalize_dims(dim, ndim, op)[0] if ndim else 0
 
 
 class Tensor:
@@ -533,8 +539,7 @@ class Tensor:
         return shape_ops.Permute.apply(self, dims=tuple(dims))
 
     def unsqueeze(self, dim):
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-            raise TypeError(f"unsqueeze: dim must be an int, got {dim!r}")
+        dim = _check_int_dim(dim, "unsqueeze")
         if not -self.ndim - 1 <= dim <= self.ndim:
             raise IndexError(
                 f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dimension(s) "
