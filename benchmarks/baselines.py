@@ -31,6 +31,7 @@ import numpy as np
 
 __all__ = [
     "MinCharRNNNumpy",
+    "MinCharRNNStepwiseNumpy",
     "BatchedRNNNumpy",
     "CharLSTMTorch",
     "MinCharRNNTorch",
@@ -214,6 +215,57 @@ class MinCharRNNNumpy:
         return loss
 
 
+class MinCharRNNStepwiseNumpy(MinCharRNNNumpy):
+    """min-char-rnn as the lecture's program computes it: everything one character at a time.
+
+    The same model, data, clipping and Adagrad as :class:`MinCharRNNNumpy`
+    (whose ``step`` it inherits), but ``loss_and_grads`` follows the structure
+    of min-char-rnn's own hand-derived code instead of vectorising it: column
+    vectors; per step a fresh one-hot vector, the input and recurrent matrix
+    products, the read-out and a softmax of that step alone; per step in
+    reverse the output gradient, the read-out's outer product, the hidden
+    gradient and the two weight outer products. This is the "hand-written
+    NumPy min-char-rnn" that benchmark S's target is set against;
+    ``MinCharRNNNumpy`` is a faster vectorised rewrite, reported beside it.
+    """
+
+    def loss_and_grads(self, inputs=None, targets=None, hprev=None):
+        """Same contract as :meth:`MinCharRNNNumpy.loss_and_grads` (pure; unclipped gradients)."""
+        if inputs is None:
+            inputs, targets, hprev = self.current_batch()
+        if hprev is None:
+            hprev = np.zeros_like(self.h)
+        V, H, dt = self.vocab_size, self.hidden_size, self.dtype
+        Wxh, Whh, Why = self.Wxh, self.Whh, self.Why
+        bh, by = self.bh.reshape(H, 1), self.by.reshape(V, 1)
+        xs, hs, ps = {}, {-1: np.asarray(hprev, dtype=dt).reshape(H, 1)}, {}
+        loss = 0.0
+        for t in range(len(inputs)):
+            xs[t] = np.zeros((V, 1), dtype=dt)
+            xs[t][inputs[t]] = 1
+            hs[t] = np.tanh(Wxh @ xs[t] + Whh @ hs[t - 1] + bh)
+            y = Why @ hs[t] + by
+            e = np.exp(y - y.max())
+            ps[t] = e / e.sum()
+            loss -= float(np.log(ps[t][targets[t], 0]))
+        dWxh, dWhh, dWhy = np.zeros_like(Wxh), np.zeros_like(Whh), np.zeros_like(Why)
+        dbh, dby = np.zeros_like(bh), np.zeros_like(by)
+        dh_next = np.zeros_like(hs[0])
+        for t in reversed(range(len(inputs))):
+            dy = ps[t].copy()
+            dy[targets[t]] -= 1  # softmax cross-entropy gradient: p - onehot(target)
+            dWhy += dy @ hs[t].T
+            dby += dy
+            dh = Why.T @ dy + dh_next
+            dpre = (1 - hs[t] * hs[t]) * dh  # through tanh
+            dbh += dpre
+            dWxh += dpre @ xs[t].T
+            dWhh += dpre @ hs[t - 1].T
+            dh_next = Whh.T @ dpre
+        grads = {"Wxh": dWxh, "Whh": dWhh, "Why": dWhy, "bh": dbh.reshape(H), "by": dby.reshape(V)}
+        return loss, grads, hs[len(inputs) - 1].reshape(H).copy()
+
+
 # --------------------------------------------------------------------------
 # M / L: batched vanilla RNN over long sequences
 # --------------------------------------------------------------------------
@@ -235,7 +287,7 @@ class BatchedRNNNumpy:
     ((T*B, I) @ (I, H)); only the loop ``h_{t-1} @ Wh`` + tanh is sequential;
     the readout and its backward are again single matmuls. The pre-activation
     buffer is reused for the gradients during backward, so the step's peak
-    memory is about 2 x activation_bytes() plus the (T,B,O) outputs.
+    memory is about 2 x hidden_state_bytes() plus the (T,B,O) outputs.
 
     Init (rng = ``np.random.default_rng(seed)``, in this order; PyTorch-style
     uniform(-k, k) with k = 1/sqrt(H)): Wx, Wh, b, Wy, by; then
@@ -278,12 +330,18 @@ class BatchedRNNNumpy:
     def activation_bytes(self) -> int:
         """Bytes of activations BPTT must keep between forward and backward.
 
-        Definition: the T+1 hidden states h_0..h_T of shape (B, H), i.e.
-        ``(T+1) * B * H * itemsize``. That is the minimum: tanh'(a_t) is
-        recomputed as 1 - h_t^2, so pre-activations need not be stored, the
-        inputs x are data (already resident, not counted), and the outputs'
-        gradient only needs h_t. Gradient/temporary buffers are not counted.
+        Definition: every layer output the backward pass reads, without
+        recomputing any: the T+1 hidden states h_0..h_T, (B, H) each (for
+        tanh'(a_t) = 1 - h_t^2 and the weight gradients), and the T read-out
+        outputs y_t, (B, O) each (the loss gradient is 2 (y_t - target_t) / N).
+        The inputs x are data (already resident, not counted); gradient and
+        temporary buffers are not counted. :meth:`hidden_state_bytes` is the
+        hidden states alone, the floor if y_t were recomputed from h_t.
         """
+        return self.hidden_state_bytes() + self.T * self.batch_size * self.output_size * self.dtype.itemsize
+
+    def hidden_state_bytes(self) -> int:
+        """Bytes of the T+1 hidden states alone, ``(T+1) * B * H * itemsize``."""
         return (self.T + 1) * self.batch_size * self.hidden_size * self.dtype.itemsize
 
     def loss_and_grads(self) -> tuple[float, dict[str, np.ndarray]]:

@@ -3,7 +3,13 @@
 Model (both sides): vanilla RNN character model, vocabulary 65, hidden 100,
 sequence 25, batch 1, one-hot inputs, summed cross-entropy, every gradient
 clipped to [-5, 5], Adagrad lr 0.1, float32, hidden state carried between
-steps. Target: the framework's step takes <= 0.8x the NumPy step's time.
+steps. Target: the framework's step takes <= 0.8x the time of min-char-rnn's
+own hand-derived NumPy step (``MinCharRNNStepwiseNumpy``: one character at a
+time, as the lecture's program computes it; the issue calibrates the target on
+that code: PyTorch 1.8x, DeZero 8x). A vectorised hand-written step
+(``MinCharRNNNumpy``: all input and output projections and weight gradients
+as single matmuls, the same design as the framework's fused ops) is timed in
+the same rounds and reported beside it.
 
 Run from the repository root::
 
@@ -17,7 +23,7 @@ pin_threads()
 import numpy as np  # noqa: E402
 
 import tinygrad_rnn.nn.functional as F  # noqa: E402
-from benchmarks.baselines import MinCharRNNNumpy  # noqa: E402
+from benchmarks.baselines import MinCharRNNNumpy, MinCharRNNStepwiseNumpy  # noqa: E402
 from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
@@ -94,9 +100,9 @@ class FrameworkMinCharRNN:
         return self.loss
 
 
-def check(steps: int = 3, seed: int = 0, dtype=np.float32, **sizes) -> dict:
-    """Train baseline and framework side by side for ``steps`` steps from the same weights and data;
-    raise AssertionError unless they agree. Returns the largest relative loss and absolute weight
+def check(steps: int = 3, seed: int = 0, dtype=np.float32, baseline=MinCharRNNNumpy, **sizes) -> dict:
+    """Train ``baseline`` and the framework side by side for ``steps`` steps from the same weights and
+    data; raise AssertionError unless they agree. Returns the largest relative loss and absolute weight
     differences.
 
     In float64 every loss and every updated weight must agree to 1e-10: the two compute the same
@@ -105,7 +111,7 @@ def check(steps: int = 3, seed: int = 0, dtype=np.float32, **sizes) -> dict:
     g / sqrt(g^2 + 1e-8) amplifies the rounding of tiny gradients step after step.
     """
     dtype = np.dtype(dtype)
-    ref = MinCharRNNNumpy(seed=seed, dtype=dtype, **sizes)
+    ref = baseline(seed=seed, dtype=dtype, **sizes)
     fw = FrameworkMinCharRNN(MinCharRNNNumpy(seed=seed, dtype=dtype, **sizes))
     exact = dtype == np.float64
     loss_tolerance, weight_tolerance = (1e-10, 1e-10) if exact else (1e-4, 1e-5)
@@ -123,27 +129,38 @@ def check(steps: int = 3, seed: int = 0, dtype=np.float32, **sizes) -> dict:
 
 
 def agreement_note(steps: int = 3) -> str:
-    """Check in float64 (same math: agreement to rounding) and float32 (the benchmarked setting)."""
-    exact = check(steps, dtype=np.float64)
-    single = check(steps, dtype=np.float32)
-    return (
-        f"same result as the baseline over {steps} steps: float64 loss rel. diff {exact['loss_rel']:.1e}, "
-        f"weights {exact['weight_abs']:.1e}; float32 loss {single['loss_rel']:.1e}, "
-        f"weights after step 1 {single['weight_abs']:.1e}"
-    )
+    """Check against both baselines in float64 (same math: agreement to rounding) and float32 (the
+    benchmarked setting)."""
+    parts = []
+    for label, baseline in (("per-step", MinCharRNNStepwiseNumpy), ("vectorised", MinCharRNNNumpy)):
+        exact = check(steps, dtype=np.float64, baseline=baseline)
+        single = check(steps, dtype=np.float32, baseline=baseline)
+        parts.append(
+            f"{label}: float64 loss rel. diff {exact['loss_rel']:.1e}, weights {exact['weight_abs']:.1e}; "
+            f"float32 loss {single['loss_rel']:.1e}, weights after step 1 {single['weight_abs']:.1e}"
+        )
+    return f"same result as the baselines over {steps} steps: " + "; ".join(parts)
 
 
 def run(settings: Settings | None = None) -> list[Result]:
-    """Check agreement, then time both steps alternately; one Result (the time ratio)."""
+    """Check agreement, then time the three steps alternately; one Result (the time ratio against
+    min-char-rnn's per-step code), with the ratio against the vectorised NumPy step in its notes."""
     settings = settings or Settings.make(repeats=1000, warmup=50)  # a step is ~0.3 ms: many rounds are cheap
     note = agreement_note()
-    ref = MinCharRNNNumpy(seed=0)
     fw = FrameworkMinCharRNN(MinCharRNNNumpy(seed=0))
-    timings = compare({"numpy": ref.step, "tinygrad_rnn": fw.step}, warmup=settings.warmup,
-                      repeats=settings.repeats)
-    cpu = cpu_time_note({"numpy": ref.step, "tinygrad_rnn": fw.step}, 3 if settings.quick else 1000, "numpy")
-    return [Result("S", "min-char-rnn step, time vs hand-written NumPy", median_ratio(timings, "tinygrad_rnn", "numpy"),
-                   TARGET, "x", format_table(timings, baseline="numpy"), [note, cpu])]
+    impls = {
+        "numpy (per step)": MinCharRNNStepwiseNumpy(seed=0).step,
+        "numpy (vectorised)": MinCharRNNNumpy(seed=0).step,
+        "tinygrad_rnn": fw.step,
+    }
+    timings = compare(impls, warmup=settings.warmup, repeats=settings.repeats)
+    cpu = cpu_time_note(impls, 3 if settings.quick else 1000, "numpy (per step)")
+    vectorised = median_ratio(timings, "tinygrad_rnn", "numpy (vectorised)")
+    beside = (f"against the vectorised hand-written step (not the target's reference): {vectorised:.2f}x "
+              f"(no target; the framework's fused ops have the same design, plus their bookkeeping)")
+    return [Result("S", "min-char-rnn step, time vs min-char-rnn's per-step NumPy",
+                   median_ratio(timings, "tinygrad_rnn", "numpy (per step)"), TARGET, "x",
+                   format_table(timings, baseline="numpy (per step)"), [note, cpu, beside])]
 
 
 def main(argv=None) -> int:

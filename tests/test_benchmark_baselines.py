@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.baselines import BatchedRNNNumpy, MinCharRNNNumpy  # noqa: E402
+from benchmarks.baselines import BatchedRNNNumpy, MinCharRNNNumpy, MinCharRNNStepwiseNumpy  # noqa: E402
 from benchmarks.harness import compare, format_table, machine_info, peak_memory  # noqa: E402
 
 
@@ -104,6 +104,32 @@ def test_minchar_loss_and_grads_is_pure_and_step_applies_adagrad():
     assert m.pointer == ptr_before + 25
 
 
+def test_minchar_stepwise_matches_finite_differences_and_the_vectorised_baseline():
+    """The per-step (lecture-structured) baseline computes the same loss and gradients as the vectorised one."""
+    kw = dict(vocab_size=7, hidden_size=5, seq_length=6)
+    m, rng = _perturbed_minchar(**kw)
+    stepwise = MinCharRNNStepwiseNumpy(seed=3, dtype=np.float64, **kw)
+    for name, p in m.params.items():
+        stepwise.params[name][...] = p
+    inputs, targets, _ = m.current_batch()
+    hprev = rng.standard_normal(5)
+    loss, grads, h_last = stepwise.loss_and_grads(inputs, targets, hprev)
+    check_grads(lambda: stepwise.loss_and_grads(inputs, targets, hprev)[0], stepwise.params, grads)
+    ref_loss, ref_grads, ref_h = m.loss_and_grads(inputs, targets, hprev)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    np.testing.assert_allclose(h_last, ref_h, rtol=1e-12, atol=1e-14)
+    for name in grads:
+        assert grads[name].shape == ref_grads[name].shape
+        np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-10, atol=1e-13)
+
+
+def test_minchar_stepwise_trains_like_the_vectorised_baseline_in_float32():
+    a, b = MinCharRNNNumpy(seed=2), MinCharRNNStepwiseNumpy(seed=2)
+    for _ in range(3):
+        assert b.step() == pytest.approx(a.step(), rel=1e-4)
+    assert all(p.dtype == np.float32 for p in b.params.values()) and b.h.dtype == np.float32
+
+
 def test_minchar_wraps_and_resets_hidden_state():
     data = np.arange(60) % 65
     m = MinCharRNNNumpy(seed=0, dtype=np.float64, data=data)
@@ -165,7 +191,8 @@ def test_batched_rnn_float32_and_activation_bytes():
     assert all(p.dtype == np.float32 for p in m.params.values())
     _, grads = m.loss_and_grads()
     assert all(g.dtype == np.float32 for g in grads.values())
-    assert m.activation_bytes() == 301 * 8 * 64 * 4
+    assert m.hidden_state_bytes() == 301 * 8 * 64 * 4
+    assert m.activation_bytes() == 301 * 8 * 64 * 4 + 300 * 8 * 8 * 4
     peak = peak_memory(m.step)
     assert m.activation_bytes() <= peak <= 4 * m.activation_bytes()
 

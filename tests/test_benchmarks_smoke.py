@@ -16,16 +16,18 @@ if str(REPO_ROOT) not in sys.path:
 
 import tinygrad_rnn as tr  # noqa: E402
 from benchmarks import bench_l, bench_overhead, bench_s  # noqa: E402
+from benchmarks.baselines import MinCharRNNNumpy, MinCharRNNStepwiseNumpy  # noqa: E402
 from benchmarks.common import Result, summary_table  # noqa: E402
 from tinygrad_rnn import cli, nn  # noqa: E402
 from tinygrad_rnn.nn import fused_rnn, loss_ops  # noqa: E402
 
 
 # ------------------------------------------------------------------ each benchmark computes its baseline's math
+@pytest.mark.parametrize("baseline", [MinCharRNNNumpy, MinCharRNNStepwiseNumpy])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_s_framework_model_matches_min_char_rnn(dtype):
+def test_s_framework_model_matches_min_char_rnn(dtype, baseline):
     # data_length=20 with seq_length=6 wraps the stream (and resets the hidden state) at the 4th step
-    diffs = bench_s.check(steps=5, dtype=dtype, hidden_size=16, seq_length=6, data_length=20)
+    diffs = bench_s.check(steps=5, dtype=dtype, baseline=baseline, hidden_size=16, seq_length=6, data_length=20)
     assert diffs["loss_rel"] <= (1e-10 if dtype == np.float64 else 1e-4)
 
 

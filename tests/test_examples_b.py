@@ -58,6 +58,20 @@ def test_min_char_rnn_learns_and_repeats(tmp_path, small_text):
     assert again["last_sample"] == first["last_sample"]
 
 
+def test_min_char_rnn_with_parallel_windows_learns(tmp_path, small_text):
+    metrics = run_example("min-char-rnn", "--quick", "--data", small_text, "--out", tmp_path, "--iters", 300,
+                          "--batch-size", 8, "--eval-every", 150)
+    assert metrics["batch_size"] == 8
+    assert metrics["held_out_loss"] < metrics["chance_loss"] - 1.0
+    assert metrics["held_out_curve"][-1] < metrics["held_out_curve"][0]
+    assert 0 < metrics["smooth_loss_per_char"] < metrics["chance_loss"]
+
+
+def test_min_char_rnn_rejects_more_windows_than_the_text_holds(tmp_path, small_text):
+    with pytest.raises(SystemExit, match="too few for --batch-size 5000"):
+        run_example("min-char-rnn", "--quick", "--data", small_text, "--out", tmp_path, "--batch-size", 5000)
+
+
 def test_char_lstm_learns_checkpoints_and_samples(tmp_path, small_text):
     out = tmp_path / "train"
     metrics = run_example("char-lstm", "--quick", "--data", small_text, "--out", out)
