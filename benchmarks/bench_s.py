@@ -23,7 +23,7 @@ pin_threads()
 import numpy as np  # noqa: E402
 
 import tinygrad_rnn.nn.functional as F  # noqa: E402
-from benchmarks.baselines import MinCharRNNNumpy, MinCharRNNStepwiseNumpy  # noqa: E402
+from benchmarks.baselines import MinCharRNNNumpy, MinCharRNNStepwiseNumpy, MinCharRNNTorch, torch_available  # noqa: E402
 from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
@@ -153,8 +153,12 @@ def run(settings: Settings | None = None) -> list[Result]:
         "numpy (vectorised)": MinCharRNNNumpy(seed=0).step,
         "tinygrad_rnn": fw.step,
     }
+    if torch_available():  # a calibration point: the issue quotes PyTorch at 1.8x min-char-rnn's own code
+        impls["torch (reference)"] = MinCharRNNTorch(seed=0).step
+        pin_threads()  # torch is imported now: pin its intra-op pool too
     timings = compare(impls, warmup=settings.warmup, repeats=settings.repeats)
     cpu = cpu_time_note(impls, 3 if settings.quick else 1000, "numpy (per step)")
+    impls.pop("torch (reference)", None)
     vectorised = median_ratio(timings, "tinygrad_rnn", "numpy (vectorised)")
     beside = (f"against the vectorised hand-written step (not the target's reference): {vectorised:.2f}x "
               f"(no target; the framework's fused ops have the same design, plus their bookkeeping)")
