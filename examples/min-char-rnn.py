@@ -171,7 +171,7 @@ def main(argv=None) -> dict:
     final_val = eval_curve[-1][1]
     checkpoint = run.path("checkpoint.npz")
     tr.save({"model": model.state_dict(), "vocab": vocab.to_dict(),
-             "config": {"hidden": args.hidden, "seq_len": T, "iters": iters}}, checkpoint)
+             "config": {"hidden": args.hidden, "seq_len": T, "batch_size": B, "iters": iters}}, checkpoint)
 
     fig, ax = support.figure()
     ax.plot(*zip(*smooth_curve), label="smoothed training loss")
