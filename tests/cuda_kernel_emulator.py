@@ -15,9 +15,11 @@ and calls it from NumPy with CuPy's calling convention:
 * ``T`` is the dtype of the first array argument declared ``T``; every other
   ``T`` array must have that dtype, as CuPy would refuse a mismatch.
 
-Everything else on the module (``zeros``, ``empty`` ...) is NumPy's. Tests use
-it to run ``CupyPointwise`` — and through it the whole fused sequence ops — on
-the CPU against the NumPy reference and finite differences.
+Everything else on the module (``zeros``, ``empty`` ...) is the wrapped array
+module's (NumPy, or the ``hostless`` test backend's). Tests use it to run
+``CupyPointwise`` — and through it the whole fused sequence ops — on the CPU
+against the NumPy reference and finite differences; the ``hostless`` test
+backend runs every fused RNN op of the suite through it.
 """
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,9 +175,20 @@ class EmulatedElementwiseKernel:
             target[...] = buffer.reshape(target.shape)
 
 
-def emulated_cupy():
-    """A stand-in ``cupy`` module: NumPy, with ``ElementwiseKernel`` compiled for the CPU."""
-    library = _Library()
-    module = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
-    module.ElementwiseKernel = lambda *a, **kw: EmulatedElementwiseKernel(library, *a, **kw)
-    return module
+class _EmulatedCupy:
+    """The array module ``xp`` (NumPy, or a test backend's), with CuPy's ``ElementwiseKernel`` added."""
+
+    def __init__(self, xp):
+        self._xp = xp
+        self._library = _Library()
+
+    def ElementwiseKernel(self, *args, **kwargs):  # noqa: N802 (CuPy's name)
+        return EmulatedElementwiseKernel(self._library, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._xp, name)
+
+
+def emulated_cupy(xp=np):
+    """A stand-in ``cupy`` module: ``xp``'s functions, with ``ElementwiseKernel`` compiled for the CPU."""
+    return _EmulatedCupy(xp)

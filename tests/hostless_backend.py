@@ -3,13 +3,16 @@
 Its arrays are NumPy arrays of a subclass that raises as soon as an op combines
 them with a plain ``numpy.ndarray`` (an array an op made with ``np.`` instead of
 ``backend.xp``, or a host array the user passed in). Running the suite on it
-catches host/device mixing on a machine without a GPU.
+catches host/device mixing on a machine without a GPU. Its fused RNN ops run
+CuPy's CUDA gate kernels, compiled for the CPU (see ``rnn_kernels``).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from cuda_kernel_emulator import compiler, emulated_cupy
 from tinygrad_rnn.backends import register_backend
+from tinygrad_rnn.backends.rnn_kernels_cupy import CupyPointwise
 from tinygrad_rnn.backends.numpy_backend import NumpyBackend
 
 
@@ -82,6 +85,7 @@ class _HostlessModule:
 class HostlessBackend(NumpyBackend):
     xp = _HostlessModule()
     device = "hostless"
+    _kernels = None
 
     def asarray(self, data, dtype=None):
         if type(data) is np.ndarray and data.ndim > 0 and getattr(self, "_strict_asarray", False):
@@ -96,6 +100,14 @@ class HostlessBackend(NumpyBackend):
 
     def scatter_add(self, target, index, values):
         np.add.at(_unwrap(target), _unwrap_all(index), _unwrap(values))
+
+    def rnn_kernels(self):
+        """CuPy's gate kernels, compiled for the CPU (``cuda_kernel_emulator``), so every fused RNN op the
+        suite runs on this backend goes through the CUDA kernel code; without a C++ compiler, None
+        (the NumPy reference)."""
+        if HostlessBackend._kernels is None and compiler() is not None:
+            HostlessBackend._kernels = CupyPointwise(emulated_cupy(self.xp))
+        return HostlessBackend._kernels
 
     def randn(self, shape, dtype):
         return super().randn(shape, dtype).view(HostlessArray)

@@ -158,3 +158,11 @@ def test_layers_through_the_kernels_equal_the_composed_cells(through_kernels, la
     for ours, composed in zip(*results):
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours, composed, rtol=2e-4, atol=2e-5)
+
+
+def test_the_hostless_backend_runs_the_fused_ops_through_the_kernels():
+    """So every fused RNN test on the ``hostless`` device exercises the CUDA kernel bodies."""
+    from tinygrad_rnn.backends import get_backend
+
+    assert isinstance(fused_rnn.pointwise_kernels(get_backend("hostless")), CupyPointwise)
+    assert isinstance(fused_rnn.pointwise_kernels(get_backend("cpu")), ReferencePointwise)

@@ -151,6 +151,23 @@ def test_time_series_beats_the_mean_predictor(tmp_path):
     assert_png(out / "predictions.png")
     assert_png(out / "losses.png")
     assert "gru" in (out / "table.txt").read_text(encoding="utf-8")
+    assert metrics["trend"] == 0.2
+
+
+def test_time_series_trend_augmentation_keeps_the_last_reading():
+    module = support.load_example("time-series")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 120, 1)).astype(np.float32)
+    y = rng.standard_normal(50).astype(np.float32)
+    X2, y2 = module.augment_trend(X, y, slope=0.01, horizon=6, rng=np.random.default_rng(1))
+    assert X2.shape == X.shape and X2.dtype == X.dtype and y2.dtype == y.dtype
+    np.testing.assert_allclose(X2[:, -1], X[:, -1], atol=1e-6)  # the "same as now" reading is unchanged
+    per_hour = (y2 - y) / 6  # the target moved by slope × horizon ...
+    assert np.all(np.abs(per_hour) <= 0.01 + 1e-6) and per_hour.std() > 0.003
+    hours = np.arange(-119, 1, dtype=np.float32)  # ... and every window by the same straight line
+    np.testing.assert_allclose(X2[..., 0] - X[..., 0], per_hour[:, None] * hours, atol=1e-4)
+    same_X, same_y = module.augment_trend(X, y, slope=0.0, horizon=6, rng=rng)
+    assert same_X is X and same_y is y
 
 
 def test_time_series_same_seed_same_result(tmp_path):

@@ -6,7 +6,6 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn.backends import get_backend
-from tinygrad_rnn.backends.rnn_kernels_cupy import cupy_pointwise
 from tinygrad_rnn.nn.fused_rnn import (
     GRUCellFn, GRUSequenceFn, LSTMCellFn, LSTMSequenceFn, ReferencePointwise, RNNCellFn, RNNSequenceFn,
     pointwise_kernels,
@@ -145,7 +144,7 @@ def test_step_grad_norms_only_inside_retain_grads():
 def test_pointwise_kernels_choose_by_backend():
     cpu = get_backend("cpu")
     assert isinstance(pointwise_kernels(cpu), ReferencePointwise) and pointwise_kernels(cpu).xp is np
-    assert cupy_pointwise(cpu) is None and pointwise_kernels(cpu) is pointwise_kernels(cpu)
+    assert cpu.rnn_kernels() is None and pointwise_kernels(cpu) is pointwise_kernels(cpu)
 
 
 def test_reference_sigmoid_stays_finite_for_large_preactivations():

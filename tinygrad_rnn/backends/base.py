@@ -11,7 +11,7 @@ import numpy as np
 
 
 class Backend:
-    """One device: its array module, host transfers, scatter-add and random numbers."""
+    """One device: its array module, host transfers, scatter-add, random numbers and RNN gate kernels."""
 
     #: the array module (``numpy`` or ``cupy``)
     xp = np
@@ -45,6 +45,11 @@ class Backend:
     def rand(self, shape, dtype):
         """Uniform samples in [0, 1) of ``shape`` and ``dtype`` from this device's generator."""
         raise NotImplementedError
+
+    def rnn_kernels(self):
+        """This device's own pointwise gate kernels for the fused RNN ops (``CupyPointwise`` on CuPy), or
+        None: the ops then use ``nn.fused_rnn.ReferencePointwise``, written with ``xp`` ufuncs."""
+        return None
 
     def synchronize(self) -> None:
         """Wait for queued device work to finish (a no-op on the CPU); for timing."""

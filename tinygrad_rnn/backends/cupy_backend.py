@@ -42,6 +42,7 @@ class CupyBackend(Backend):
         self.device = f"cuda:{index}"
         self._cuda_device = cupy.cuda.Device(index)
         self._seed = 0
+        self._rnn_kernels = None
         with self._cuda_device:
             self._rng = cupy.random.RandomState(0)
 
@@ -71,6 +72,14 @@ class CupyBackend(Backend):
     def rand(self, shape, dtype):
         with self._cuda_device:
             return self._rng.random_sample(shape, dtype=np.dtype(dtype))
+
+    def rnn_kernels(self):
+        """The fused RNN ops' gate updates as single CUDA kernels, compiled on first use."""
+        if self._rnn_kernels is None:
+            from .rnn_kernels_cupy import CupyPointwise
+
+            self._rnn_kernels = CupyPointwise(self.xp)
+        return self._rnn_kernels
 
     def synchronize(self) -> None:
         self._cuda_device.synchronize()

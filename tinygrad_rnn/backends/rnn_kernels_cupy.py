@@ -10,12 +10,10 @@ hidden state (forward) or the pre-activation gradients (backward). Gate
 blocks are passed ``raw`` and indexed by hand; the states go through
 CuPy's normal elementwise indexing.
 
-:func:`cupy_pointwise` is the one place that tells a CuPy backend from the
-others; importing this module does not import CuPy.
+:meth:`CupyBackend.rnn_kernels <tinygrad_rnn.backends.cupy_backend.CupyBackend.rnn_kernels>`
+creates them; importing this module does not import CuPy.
 """
 from __future__ import annotations
-
-from .cupy_backend import CupyBackend
 
 _PREAMBLE = r"""
 template <typename T> __device__ T rnn_sigmoid(T a) { return tanh(a * (T)0.5) * (T)0.5 + (T)0.5; }
@@ -187,17 +185,4 @@ class CupyPointwise:
         self.kernels["gru_backward"](dhz, rec, dout_t, gates, hn, h_prev, h_prev.shape[-1], dgi, dgh, dhz_out)
 
 
-_INSTANCES = {}
-
-
-def cupy_pointwise(backend):
-    """:class:`CupyPointwise` for a CuPy backend; None for any other backend (the caller then uses the reference)."""
-    if not isinstance(backend, CupyBackend):
-        return None
-    kernels = _INSTANCES.get(id(backend.xp))
-    if kernels is None:
-        kernels = _INSTANCES[id(backend.xp)] = CupyPointwise(backend.xp)
-    return kernels
-
-
-__all__ = ["CupyPointwise", "cupy_pointwise"]
+__all__ = ["CupyPointwise"]

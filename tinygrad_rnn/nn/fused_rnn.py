@@ -32,7 +32,6 @@ reverse direction walks ``t = T-1 .. 0``, reads row ``t + 1`` and writes row
 from __future__ import annotations
 
 from ..autograd import Function
-from ..backends.rnn_kernels_cupy import cupy_pointwise
 
 
 # --------------------------------------------------------------------------- pointwise updates
@@ -236,8 +235,9 @@ _REFERENCE = {}
 
 
 def pointwise_kernels(backend):
-    """The pointwise gate updates for ``backend``: CUDA kernels on a CuPy device, else :class:`ReferencePointwise`."""
-    kernels = cupy_pointwise(backend)
+    """The pointwise gate updates for ``backend``: its own kernels (single CUDA kernels on a CuPy device),
+    else :class:`ReferencePointwise`."""
+    kernels = backend.rnn_kernels()
     if kernels is not None:
         return kernels
     reference = _REFERENCE.get(id(backend.xp))
