@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn.nn.functional as F  # noqa: E402
 from benchmarks.baselines import BatchedRNNNumpy  # noqa: E402
-from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both  # noqa: E402
+from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both, weight_diff  # noqa: E402
 from benchmarks.harness import compare, format_table, peak_memory  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
 
@@ -89,11 +89,8 @@ def check(steps: int = 2, seed: int = 0, dtype=np.float32, **sizes) -> dict:
     worst_loss = worst_weight = 0.0
     for i in range(steps):
         worst_loss = max(worst_loss, step_both(ref, fw, f"L step {i} ({dtype})", tolerance))
-        for name, array in fw.named_arrays().items():
-            assert array.dtype == dtype, f"L: {name} is {array.dtype}, expected {dtype}"
-            diff = float(np.abs(array - ref.params[name]).max())
-            worst_weight = max(worst_weight, diff)
-            assert diff <= tolerance, f"L step {i} ({dtype}): {name} differs from the baseline by {diff}"
+        worst_weight = max(worst_weight, weight_diff(f"L step {i} ({dtype})", fw.named_arrays(), ref.params,
+                                                     dtype, tolerance))
     return {"loss_rel": worst_loss, "weight_abs": worst_weight}
 
 

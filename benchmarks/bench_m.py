@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn.nn.functional as F  # noqa: E402
 from benchmarks.baselines import CharLSTMTorch, torch_available  # noqa: E402
-from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both  # noqa: E402
+from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both, weight_diff  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
 
@@ -97,13 +97,9 @@ def check(steps: int = 3, seed: int = 0, dtype=np.float32, device: str = "cpu", 
         worst_loss = max(worst_loss, step_both(ref, fw, f"M step {i} ({dtype})", loss_tolerance))
         if not exact and i > 0:
             continue
-        torch_weights = ref.export_params()
-        for name, p in fw.model.named_parameters():
-            array = p.numpy()
-            assert array.dtype == dtype, f"M: {name} is {array.dtype}, expected {dtype}"
-            diff = float(np.abs(array - torch_weights[name]).max())
-            worst_weight = max(worst_weight, diff)
-            assert diff <= weight_tolerance, f"M step {i} ({dtype}): {name} differs from torch by {diff}"
+        ours = {name: p.numpy() for name, p in fw.model.named_parameters()}
+        worst_weight = max(worst_weight, weight_diff(f"M step {i} ({dtype})", ours, ref.export_params(),
+                                                     dtype, weight_tolerance))
     return {"loss_rel": worst_loss, "weight_abs": worst_weight}
 
 

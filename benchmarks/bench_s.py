@@ -23,8 +23,10 @@ pin_threads()
 import numpy as np  # noqa: E402
 
 import tinygrad_rnn.nn.functional as F  # noqa: E402
-from benchmarks.baselines import MinCharRNNNumpy, MinCharRNNStepwiseNumpy, MinCharRNNTorch, torch_available  # noqa: E402
-from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both  # noqa: E402
+from benchmarks.baselines import (  # noqa: E402
+    MinCharRNNNumpy, MinCharRNNStepwiseNumpy, MinCharRNNTorch, torch_available,
+)
+from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both, weight_diff  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
 
@@ -120,11 +122,8 @@ def check(steps: int = 3, seed: int = 0, dtype=np.float32, baseline=MinCharRNNNu
         worst_loss = max(worst_loss, step_both(ref, fw, f"S step {i} ({dtype})", loss_tolerance))
         if not exact and i > 0:
             continue
-        for name, array in fw.named_arrays().items():
-            assert array.dtype == dtype, f"S: {name} is {array.dtype}, expected {dtype}"
-            diff = float(np.abs(array - ref.params[name]).max())
-            worst_weight = max(worst_weight, diff)
-            assert diff <= weight_tolerance, f"S step {i} ({dtype}): {name} differs from the baseline by {diff}"
+        worst_weight = max(worst_weight, weight_diff(f"S step {i} ({dtype})", fw.named_arrays(), ref.params,
+                                                     dtype, weight_tolerance))
     return {"loss_rel": worst_loss, "weight_abs": worst_weight}
 
 

@@ -115,3 +115,18 @@ def step_both(ref, fw, label: str, tolerance: float) -> float:
     rel = abs(got - expected) / max(abs(expected), 1e-12)
     assert rel <= tolerance, f"{label}: loss {got} != baseline {expected}"
     return rel
+
+
+def weight_diff(label: str, ours: dict, reference: dict, dtype, tolerance: float) -> float:
+    """The largest absolute difference between each of ``ours`` (name -> NumPy array) and the array of
+    the same name in ``reference``, asserted to be at most ``tolerance``; every one of ours must be
+    ``dtype`` (``label`` names the benchmark, step and dtype)."""
+    import numpy as np
+
+    worst = 0.0
+    for name, array in ours.items():
+        assert array.dtype == dtype, f"{label}: {name} is {array.dtype}, expected {dtype}"
+        diff = float(np.abs(array - reference[name]).max())
+        assert diff <= tolerance, f"{label}: {name} differs from the baseline by {diff}"
+        worst = max(worst, diff)
+    return worst
