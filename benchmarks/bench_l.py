@@ -24,6 +24,7 @@ import tinygrad_rnn.nn.functional as F  # noqa: E402
 from benchmarks.baselines import BatchedRNNNumpy  # noqa: E402
 from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both, weight_diff  # noqa: E402
 from benchmarks.harness import compare, format_table, peak_memory  # noqa: E402
+from benchmarks.runner import run_script  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
 
 TIME_TARGET = 1.5
@@ -139,9 +140,8 @@ def run(settings: Settings | None = None, lengths=LENGTHS) -> list[Result]:
 
 
 def main(argv=None) -> int:
-    from benchmarks.run_all import main as run_all_main
-
-    return run_all_main(["L", *(argv or [])])
+    """``python -m benchmarks.bench_l [--quick]``: run this benchmark alone and print its report."""
+    return run_script("L", run, argv, module="benchmarks.bench_l")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Model (both sides): Embedding 65 -> 64, 2-layer LSTM with hidden 256
 ``clip_grad_norm_`` 5, Adam lr 2e-3, float32, zero initial state every step.
 Target: the framework's step takes <= 1.25x PyTorch's. Needs torch (an
 optional benchmark dependency); without it the benchmark is skipped.
-``FrameworkCharLSTM`` also serves the GPU benchmark (``benchmarks/gpu.py``).
+The framework model, ``FrameworkCharLSTM``, lives in ``char_lstm.py`` (shared with ``gpu.py``).
 
 Run from the repository root::
 
@@ -18,67 +18,13 @@ pin_threads()
 
 import numpy as np  # noqa: E402
 
-import tinygrad_rnn.nn.functional as F  # noqa: E402
 from benchmarks.baselines import CharLSTMTorch, torch_available  # noqa: E402
+from benchmarks.char_lstm import FrameworkCharLSTM  # noqa: E402
 from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both, weight_diff  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
-from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
+from benchmarks.runner import run_script  # noqa: E402
 
 TARGET = 1.25
-
-
-class CharLSTM(nn.Module):
-    """Embedding -> stacked LSTM (batch_first) -> Linear, with the torch baseline's parameter names
-    (``embedding.weight``, ``lstm.weight_ih_l0``, ..., ``head.bias``) so state dicts map one to one."""
-
-    def __init__(self, vocab_size, embed_size, hidden_size, num_layers):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, vocab_size)
-
-    def forward(self, tokens):
-        """Logits (B, S, V) for integer tokens (B, S), from zero initial state."""
-        output, _ = self.lstm(self.embedding(tokens))
-        return self.head(output)
-
-
-class FrameworkCharLSTM:
-    """The ``CharLSTMTorch`` baseline's model, data and training step in tinygrad_rnn.
-
-    Weights are copied from ``ref.export_params()`` (same names and layouts),
-    the batches from ``ref.inputs`` / ``ref.targets``; ``device`` is
-    ``"cpu"`` or ``"cuda"``. ``step()`` ends with ``loss.item()``, which
-    waits for a GPU to finish, so it can be timed directly.
-    """
-
-    def __init__(self, ref: CharLSTMTorch, device: str = "cpu"):
-        self.vocab_size = ref.vocab_size
-        weights = ref.export_params()
-        self.model = CharLSTM(ref.vocab_size, ref.embed_size, ref.hidden_size, ref.num_layers)
-        self.model.to(dtype=weights["head.weight"].dtype)
-        self.model.load_state_dict({k: v.copy() for k, v in weights.items()})
-        self.model.to(device)
-        self.params = list(self.model.parameters())
-        self.optimizer = optim.Adam(self.params, lr=ref.learning_rate)
-        self.clip_norm = ref.clip_norm
-        self.inputs = [Tensor(b, device=device) for b in ref.inputs.cpu().numpy()]
-        self.targets = [Tensor(b.reshape(-1), device=device) for b in ref.targets.cpu().numpy()]
-        self.batch_index = 0
-        self.loss = None
-
-    def step(self) -> float:
-        """One training step: forward, backward, clip_grad_norm_, Adam."""
-        i = self.batch_index
-        logits = self.model(self.inputs[i])
-        loss = F.cross_entropy(logits.reshape(-1, self.vocab_size), self.targets[i])
-        self.optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.params, self.clip_norm)
-        self.optimizer.step()
-        self.loss = loss.item()
-        self.batch_index = (i + 1) % len(self.inputs)
-        return self.loss
 
 
 def check(steps: int = 3, seed: int = 0, dtype=np.float32, device: str = "cpu", **sizes) -> dict:
@@ -135,9 +81,8 @@ def run(settings: Settings | None = None) -> list[Result]:
 
 
 def main(argv=None) -> int:
-    from benchmarks.run_all import main as run_all_main
-
-    return run_all_main(["M", *(argv or [])])
+    """``python -m benchmarks.bench_m [--quick]``: run this benchmark alone and print its report."""
+    return run_script("M", run, argv, module="benchmarks.bench_m")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import Result, Settings  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
+from benchmarks.runner import run_script  # noqa: E402
 from tinygrad_rnn import Tensor, no_grad  # noqa: E402
 
 TARGET_US = 5.0
@@ -97,9 +98,8 @@ def run(settings: Settings | None = None) -> list[Result]:
 
 
 def main(argv=None) -> int:
-    from benchmarks.run_all import main as run_all_main
-
-    return run_all_main(["overhead", *(argv or [])])
+    """``python -m benchmarks.bench_overhead [--quick]``: run this benchmark alone and print its report."""
+    return run_script("overhead", run, argv, module="benchmarks.bench_overhead")
 
 
 if __name__ == "__main__":

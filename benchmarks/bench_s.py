@@ -28,6 +28,7 @@ from benchmarks.baselines import (  # noqa: E402
 )
 from benchmarks.common import Result, Settings, cpu_time_note, median_ratio, step_both, weight_diff  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
+from benchmarks.runner import run_script  # noqa: E402
 from tinygrad_rnn import Tensor, nn, optim  # noqa: E402
 
 TARGET = 0.8
@@ -166,9 +167,8 @@ def run(settings: Settings | None = None) -> list[Result]:
 
 
 def main(argv=None) -> int:
-    from benchmarks.run_all import main as run_all_main
-
-    return run_all_main(["S", *(argv or [])])
+    """``python -m benchmarks.bench_s [--quick]``: run this benchmark alone and print its report."""
+    return run_script("S", run, argv, module="benchmarks.bench_s")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""What the benchmark scripts share: a result with its target and verdict, and the run settings.
+"""What the benchmark scripts share: a result with its target and verdict, the run settings, the checks
+of agreement between framework and baseline, and whether a CUDA GPU is usable.
 
-Each ``bench_*.py`` returns a list of :class:`Result`; ``run_all.py`` prints
+Each ``bench_*.py`` returns a list of :class:`Result`; ``runner.py`` prints
 their tables and a summary. Like ``harness.py``, this module imports neither
-numpy nor torch, so a script can still call ``pin_threads()`` first.
+numpy nor torch at module level, so a script can still call ``pin_threads()`` first.
 """
 
 from __future__ import annotations
@@ -130,3 +131,16 @@ def weight_diff(label: str, ours: dict, reference: dict, dtype, tolerance: float
         assert diff <= tolerance, f"{label}: {name} differs from the baseline by {diff}"
         worst = max(worst, diff)
     return worst
+
+
+def cuda_available() -> bool:
+    """True when tinygrad_rnn sees a CUDA GPU (CuPy) and torch is installed with CUDA support.
+    Imports torch only after CuPy found a GPU, so it stays cheap on CPU-only machines."""
+    from benchmarks.baselines import torch_available
+    from tinygrad_rnn import cuda_is_available
+
+    if not cuda_is_available() or not torch_available():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())

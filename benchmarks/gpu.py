@@ -23,26 +23,15 @@ pin_threads()
 
 import numpy as np  # noqa: E402
 
-from benchmarks.baselines import CharLSTMTorch, torch_available  # noqa: E402
-from benchmarks.bench_m import FrameworkCharLSTM  # noqa: E402
-from benchmarks.common import Result, Settings, median_ratio  # noqa: E402
+from benchmarks.baselines import CharLSTMTorch  # noqa: E402
+from benchmarks.char_lstm import FrameworkCharLSTM  # noqa: E402
+from benchmarks.common import Result, Settings, cuda_available, median_ratio  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
+from benchmarks.runner import run_script  # noqa: E402
 
 TARGET = 3.0
 #: model name -> CharLSTMTorch size arguments
 CONFIGS = {"M": {"large": False}, "large": {"large": True}}
-
-
-def cuda_available() -> bool:
-    """True when tinygrad_rnn sees a CUDA GPU (CuPy) and torch is installed with CUDA support.
-    Imports torch only after CuPy found a GPU, so it stays cheap on CPU-only machines."""
-    from tinygrad_rnn import cuda_is_available
-
-    if not cuda_is_available() or not torch_available():
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
 
 
 def full_float32_torch() -> None:
@@ -117,9 +106,8 @@ def run(settings: Settings | None = None, configs=tuple(CONFIGS)) -> list[Result
 
 
 def main(argv=None) -> int:
-    from benchmarks.run_all import main as run_all_main
-
-    return run_all_main(["gpu", *(argv or [])])
+    """``python -m benchmarks.gpu [--quick]``: run this benchmark alone and print its report."""
+    return run_script("gpu", run, argv, module="benchmarks.gpu")
 
 
 if __name__ == "__main__":

@@ -16,11 +16,10 @@ pin_threads()
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 
-from benchmarks.common import Settings, summary_table  # noqa: E402
-from benchmarks.harness import machine_info  # noqa: E402
+from benchmarks.common import cuda_available  # noqa: E402
+from benchmarks.runner import run_and_report  # noqa: E402
 
 #: benchmark name -> module that has ``run(settings) -> list[Result]``
 BENCHMARKS = {
@@ -50,8 +49,6 @@ def selected(names) -> list[str]:
     chosen = []
     for raw in names:
         if raw.lower() == "all":
-            from benchmarks.gpu import cuda_available
-
             picks = list(ALL) + (["gpu"] if cuda_available() else [])
         elif raw.lower() in lookup:
             picks = [lookup[raw.lower()]]
@@ -70,23 +67,11 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    settings = Settings.make(quick=args.quick)
-    words = " ".join([*args.names] + (["--quick"] if args.quick else []))
-    print(f"command:   tinygrad-rnn bench {words}  (= python -m benchmarks.run_all {words}, one thread per pool)")
-    print(machine_info())
-    print("load avg:  {:.2f} {:.2f} {:.2f} (1, 5, 15 min; other processes share these cores)".format(*os.getloadavg()))
+    notes = []
     if "all" in (n.lower() for n in args.names) and "gpu" not in names:
-        print("gpu:       skipped (needs a CUDA GPU with CuPy and a CUDA build of torch)")
-    results = []
-    for name in names:
-        module = importlib.import_module(BENCHMARKS[name])
-        print(f"\n### {name}", flush=True)
-        found = module.run(settings if args.quick else None)
-        for result in found:
-            print(result.report(), flush=True)
-        results.extend(found)
-    print("\n" + summary_table(results))
-    return 0
+        notes.append("gpu:       skipped (needs a CUDA GPU with CuPy and a CUDA build of torch)")
+    return run_and_report(names, lambda name: importlib.import_module(BENCHMARKS[name]).run, quick=args.quick,
+                          typed=args.names, notes=notes)
 
 
 if __name__ == "__main__":

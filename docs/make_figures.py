@@ -6,7 +6,7 @@ Run from the repository root (needs the graphviz ``dot`` program)::
     python docs/make_figures.py --png      # PNG files as well
 
 Each figure is a tiny real model run on random data and drawn with
-``tinygrad_rnn.viz`` (see ``tinygrad_rnn/viz/lecture_graphs.py``).
+``tinygrad_rnn.viz`` (see ``tinygrad_rnn/lecture_graphs.py``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 
-from tinygrad_rnn.viz.lecture_graphs import build_lecture_graph
+from tinygrad_rnn.lecture_graphs import build_lecture_graph
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

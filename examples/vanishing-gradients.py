@@ -68,7 +68,7 @@ def gradient_norms(cell, x, is_lstm=False):
 
 def _set(param, array):
     """Overwrite a parameter's values (host array → the parameter's device and dtype)."""
-    param.data = param._backend.asarray(np.asarray(array, dtype=param.dtype))
+    param.set_(tr.Tensor(np.asarray(array), dtype=param.dtype, device=param.device))
 
 
 def vanilla_and_gated(run, T, H):

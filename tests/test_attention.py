@@ -10,10 +10,9 @@ import pytest
 
 import tinygrad_rnn as tr
 from conftest import to_device
-from tinygrad_rnn.nn.attention import (
-    AdditiveAttention, DotProductAttention, masked_softmax, scaled_dot_product_attention,
-)
-from tinygrad_rnn.nn.transformer import MultiheadAttention, PositionalEncoding, TransformerEncoderLayer
+from tinygrad_rnn.nn.attention import AdditiveAttention, DotProductAttention, MultiheadAttention
+from tinygrad_rnn.nn.functional import masked_softmax, scaled_dot_product_attention
+from tinygrad_rnn.nn.transformer import PositionalEncoding, TransformerEncoderLayer
 
 rng = np.random.default_rng(3)
 

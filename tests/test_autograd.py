@@ -7,6 +7,7 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn.autograd import Function, graph_depth_warning
+from tinygrad_rnn.ops.rnn import LSTMSequenceFn
 
 
 def test_gradients_accumulate_across_backward_calls(device):
@@ -164,7 +165,7 @@ def test_retain_grads_context_keeps_output_gradients():
         h = x * 3
     y = (h * h).sum()
     y.backward()
-    np.testing.assert_allclose(h.grad_fn.out_grads[0], [6.0, 12.0])
+    np.testing.assert_allclose(h.grad_fn.trace.out_grads[0], [6.0, 12.0])
 
 
 def test_backward_gradient_shape_mismatch_names_the_op():
@@ -193,18 +194,60 @@ def test_backward_gradient_dtype_mismatch_names_the_op():
         Upcasts.apply(x).sum().backward()
 
 
-def test_multi_output_function_gets_zero_for_an_unused_output():
+def test_multi_output_function_gets_none_for_an_unused_output():
+    received = []
+
     class Split2(Function):
         def forward(self, x):
             return x * 2, x * 3
 
         def backward(self, ga, gb):
-            return ga * 2 + gb * 3
+            received.append((ga, gb))
+            return (0 if ga is None else ga * 2) + (0 if gb is None else gb * 3)
 
     x = tr.Tensor(np.ones(2), requires_grad=True)
     a, b = Split2.apply(x)
     b.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
+    assert received[0][0] is None and received[0][1] is not None
+
+
+def test_a_fused_sequence_op_skips_the_unused_final_state():
+    """Many-to-one with the last output only: dh_n arrives as None and the op does the same work as with zeros."""
+    rnn = tr.nn.LSTM(3, 4).double()
+    x = tr.randn(6, 2, 3, dtype=tr.float64)
+    out, (h, c) = rnn(x)
+    assert isinstance(out.grad_fn, LSTMSequenceFn)
+    grads = []
+    original = out.grad_fn.backprop
+    out.grad_fn.backprop = lambda *a, **k: grads.append(a) or original(*a, **k)
+    out[-1].sum().backward()
+    assert grads[0][1] is None and grads[0][2] is None  # h_n, c_n unused
+    w = rnn.weight_hh_l0.grad.numpy().copy()
+    rnn.zero_grad()
+    out, (h, c) = rnn(x)
+    (out[-1].sum() + 0 * h.sum() + 0 * c.sum()).backward()
+    np.testing.assert_allclose(rnn.weight_hh_l0.grad.numpy(), w, rtol=1e-12)
+
+
+def test_release_lets_go_of_inputs_that_needed_no_gradient():
+    """The graph does not keep a batch of data alive after backward(); 0-d constants stay for the renderer."""
+    import gc
+    import weakref
+
+    w = tr.randn(3, 3, requires_grad=True)
+    x = tr.randn(4, 3)
+    y = (x @ w * 2.0).sum()
+    ref = weakref.ref(x)
+    fn = y.grad_fn
+    del x
+    gc.collect()
+    assert ref() is not None  # before backward the graph holds the data (the renderer shows it)
+    y.backward()
+    gc.collect()
+    assert ref() is None
+    mul = fn.next[0][0]
+    assert mul.trace.constant(1) is not None and mul.trace.constant(1).ndim == 0  # the scalar 2.0
 
 
 def test_graph_memory_is_released_when_the_output_goes():

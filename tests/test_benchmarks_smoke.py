@@ -19,7 +19,8 @@ from benchmarks import bench_l, bench_overhead, bench_s  # noqa: E402
 from benchmarks.baselines import MinCharRNNNumpy, MinCharRNNStepwiseNumpy  # noqa: E402
 from benchmarks.common import Result, summary_table  # noqa: E402
 from tinygrad_rnn import cli, nn  # noqa: E402
-from tinygrad_rnn.nn import fused_rnn, loss_ops  # noqa: E402
+from tinygrad_rnn.ops import losses as loss_ops  # noqa: E402
+from tinygrad_rnn.ops import rnn as fused_rnn  # noqa: E402
 
 
 # ------------------------------------------------------------------ each benchmark computes its baseline's math

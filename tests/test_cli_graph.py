@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 from tinygrad_rnn import cli
-from tinygrad_rnn.viz.lecture_graphs import KINDS
+from tinygrad_rnn.lecture_graphs import KINDS
 
 
 @pytest.mark.parametrize("kind", KINDS)

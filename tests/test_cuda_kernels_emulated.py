@@ -15,8 +15,8 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn.backends.rnn_kernels_cupy import CupyPointwise
-from tinygrad_rnn.nn import fused_rnn
-from tinygrad_rnn.nn.fused_rnn import ReferencePointwise
+from tinygrad_rnn.backends import get_backend
+from tinygrad_rnn.backends.rnn_kernels_numpy import ReferencePointwise
 
 from cuda_kernel_emulator import compiler, emulated_cupy  # noqa: E402
 from test_fused_rnn import CELL_CASES, SEQUENCE_CASES, sequence_inputs
@@ -34,7 +34,7 @@ def kernels():
 @pytest.fixture
 def through_kernels(kernels, monkeypatch):
     """Make the fused ops use the (emulated) CUDA kernels on the CPU backend."""
-    monkeypatch.setattr(fused_rnn, "pointwise_kernels", lambda backend: kernels)
+    monkeypatch.setattr(get_backend("cpu"), "rnn_kernels", lambda: kernels)
     return kernels
 
 
@@ -122,7 +122,7 @@ def _run(op, inputs, params, direction, seed=5):
 def test_sequence_ops_through_the_kernels_equal_the_reference(monkeypatch, kernels, cell, op, params, direction):
     inputs = sequence_inputs(cell, "cpu", params["bias"], params.get("peephole", False), steps=4)
     reference = _run(op, inputs, params, direction)
-    monkeypatch.setattr(fused_rnn, "pointwise_kernels", lambda backend: kernels)
+    monkeypatch.setattr(get_backend("cpu"), "rnn_kernels", lambda: kernels)
     ours = _run(op, inputs, params, direction)
     for got, expected in zip(ours[0] + ours[1], reference[0] + reference[1]):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
@@ -162,7 +162,5 @@ def test_layers_through_the_kernels_equal_the_composed_cells(through_kernels, la
 
 def test_the_hostless_backend_runs_the_fused_ops_through_the_kernels():
     """So every fused RNN test on the ``hostless`` device exercises the CUDA kernel bodies."""
-    from tinygrad_rnn.backends import get_backend
-
-    assert isinstance(fused_rnn.pointwise_kernels(get_backend("hostless")), CupyPointwise)
-    assert isinstance(fused_rnn.pointwise_kernels(get_backend("cpu")), ReferencePointwise)
+    assert isinstance(get_backend("hostless").rnn_kernels(), CupyPointwise)
+    assert isinstance(get_backend("cpu").rnn_kernels(), ReferencePointwise)

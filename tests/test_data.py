@@ -81,7 +81,7 @@ def test_stdlib_corpus_is_deterministic_python_source():
     assert corpus == stdlib_corpus(max_chars=50_000)
     assert stdlib_corpus(max_chars=1000) == corpus[:1000]
     assert "def " in corpus and "import " in corpus
-    with pytest.raises(ValueError, match="stdlib_corpus: max_chars must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="stdlib_corpus: max_chars must be a positive integer, got 0"):
         stdlib_corpus(max_chars=0)
 
 
@@ -110,7 +110,7 @@ def test_batchify_columns_are_contiguous_slices():
     assert batched.dtype == data.dtype
     for j in range(4):
         np.testing.assert_array_equal(batched[:, j], data[j * n_steps:(j + 1) * n_steps])
-    with pytest.raises(ValueError, match="batchify: batch_size must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="batchify: batch_size must be a positive integer, got 0"):
         batchify(data, 0)
     with pytest.raises(ValueError, match="batchify: data must have at least batch_size=30"):
         batchify(data, 30)
@@ -148,13 +148,13 @@ def test_batchify_and_tbptt_cover_every_column_in_order(length, batch_size, seq_
 
 
 def test_tbptt_errors_are_raised_eagerly():
-    with pytest.raises(ValueError, match="tbptt_batches: seq_len must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="tbptt_batches: seq_len must be a positive integer, got 0"):
         tbptt_batches(np.zeros((5, 2), dtype=np.int64), seq_len=0)
     with pytest.raises(ValueError, match="tbptt_batches: batched must be a 2-D"):
         tbptt_batches(np.arange(5), seq_len=2)
     with pytest.raises(ValueError, match="tbptt_batches: batched must hold integer token ids"):
         tbptt_batches(np.zeros((5, 2)), seq_len=2)
-    with pytest.raises(ValueError, match="seq_len must be an int >= 1, got 2.5"):
+    with pytest.raises(ValueError, match="seq_len must be a positive integer, got 2.5"):
         tbptt_batches(np.zeros((5, 2), dtype=np.int64), seq_len=2.5)
 
 
@@ -203,9 +203,9 @@ def test_addition_train_test_pairs_are_disjoint():
 
 
 def test_addition_errors():
-    with pytest.raises(ValueError, match="make_addition_data: n must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="make_addition_data: n must be a positive integer, got 0"):
         make_addition_data(0)
-    with pytest.raises(ValueError, match=r"make_addition_data: max_digits must be an int in "
+    with pytest.raises(ValueError, match=r"make_addition_data: max_digits must be an integer in "
                                          r"\[1, 18\], got 0"):
         make_addition_data(10, max_digits=0)
     with pytest.raises(ValueError, match="make_addition_data: n must be <= 27"):
@@ -239,7 +239,7 @@ def test_binary_addition_targets_are_sum_bits():
     np.testing.assert_array_equal(bits_to_int(y), a + b)
     x2, y2 = make_binary_addition(500, n_bits=8, seed=2)
     np.testing.assert_array_equal(x, x2)
-    with pytest.raises(ValueError, match="make_binary_addition: n_bits must be an int in "):
+    with pytest.raises(ValueError, match="make_binary_addition: n_bits must be an integer in "):
         make_binary_addition(10, n_bits=1)
 
 
@@ -257,7 +257,7 @@ def test_windows_alignment():
     with pytest.raises(ValueError, match="make_windows: series must have at least "
                                          "lookback \\+ horizon = 12 values, got 10"):
         make_windows(series, lookback=10, horizon=2)
-    with pytest.raises(ValueError, match="make_windows: horizon must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="make_windows: horizon must be a positive integer, got 0"):
         make_windows(series, lookback=3, horizon=0)
 
 

@@ -6,10 +6,8 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn.backends import get_backend
-from tinygrad_rnn.nn.fused_rnn import (
-    GRUCellFn, GRUSequenceFn, LSTMCellFn, LSTMSequenceFn, ReferencePointwise, RNNCellFn, RNNSequenceFn,
-    pointwise_kernels,
-)
+from tinygrad_rnn.backends.rnn_kernels_numpy import ReferencePointwise
+from tinygrad_rnn.ops.rnn import GRUCellFn, GRUSequenceFn, LSTMCellFn, LSTMSequenceFn, RNNCellFn, RNNSequenceFn
 
 T, B, I, H = 3, 2, 3, 2
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -129,22 +127,22 @@ def test_step_grad_norms_only_inside_retain_grads():
     inputs = sequence_inputs("rnn", "cpu")
     out, h_n = RNNSequenceFn.apply(*inputs, direction=1)
     out.sum().backward()
-    assert not hasattr(out.grad_fn, "step_grad_norms")
+    assert out.grad_fn.trace.step_grad_norms is None
     with tr.retain_grads():
         out, h_n = RNNSequenceFn.apply(*inputs, direction=1)
     g = np.random.default_rng(0).standard_normal(out.shape)
     (out * tr.Tensor(g)).sum().backward()
-    norms = out.grad_fn.step_grad_norms
+    norms = out.grad_fn.trace.step_grad_norms
     # reverse direction: step 0 comes last, so only output[0] feeds h_0; h_{T-1} also feeds step T-2
     assert len(norms) == T and norms[0] == pytest.approx(np.linalg.norm(g[0]), rel=1e-12)
     assert norms[T - 1] != pytest.approx(np.linalg.norm(g[T - 1]))
-    assert out.grad_fn.out_grads is not None
+    assert out.grad_fn.trace.out_grads is not None
 
 
-def test_pointwise_kernels_choose_by_backend():
+def test_the_numpy_gate_kernels_are_the_backends_default():
     cpu = get_backend("cpu")
-    assert isinstance(pointwise_kernels(cpu), ReferencePointwise) and pointwise_kernels(cpu).xp is np
-    assert cpu.rnn_kernels() is None and pointwise_kernels(cpu) is pointwise_kernels(cpu)
+    assert isinstance(cpu.rnn_kernels(), ReferencePointwise) and cpu.rnn_kernels().xp is np
+    assert cpu.rnn_kernels() is cpu.rnn_kernels()
 
 
 def test_reference_sigmoid_stays_finite_for_large_preactivations():
@@ -161,7 +159,7 @@ def test_reference_sigmoid_stays_finite_for_large_preactivations():
 def test_cupy_kernels_match_the_reference(cuda_device, peephole, coupled):
     """Each CUDA kernel against ReferencePointwise on the same device arrays (float64 and float32)."""
     backend = get_backend(cuda_device)
-    cuda, reference = pointwise_kernels(backend), ReferencePointwise(backend.xp)
+    cuda, reference = backend.rnn_kernels(), ReferencePointwise(backend.xp)
     assert not isinstance(cuda, ReferencePointwise)
     xp, rng = backend.xp, np.random.default_rng(0)
     for dtype, atol in ((np.float64, 1e-12), (np.float32, 1e-5)):
@@ -185,7 +183,7 @@ def test_cupy_kernels_match_the_reference(cuda_device, peephole, coupled):
 
 def test_cupy_rnn_and_gru_kernels_match_the_reference(cuda_device):
     backend = get_backend(cuda_device)
-    cuda, reference = pointwise_kernels(backend), ReferencePointwise(backend.xp)
+    cuda, reference = backend.rnn_kernels(), ReferencePointwise(backend.xp)
     xp, rng = backend.xp, np.random.default_rng(0)
     arr = lambda *shape: xp.asarray(rng.standard_normal(shape))
     pre, rec, dh, dout = arr(B, H), arr(B, H), arr(B, H), arr(B, H)

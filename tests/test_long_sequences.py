@@ -66,7 +66,7 @@ def test_full_bptt_over_10000_steps_fused_equals_the_cell_loop(layer_cls):
     layer = layer_cls(3, 8).double()
     x = tr.randn(T, 2, 3, dtype="float64", requires_grad=True)
     loss_fused, dx_fused, grads_fused = _run(layer, x, "fused")
-    loss_cell, dx_cell, grads_cell = _run(layer, x, "cell")
+    loss_cell, dx_cell, grads_cell = _run(layer, x, "fused_step")
     assert np.isfinite(loss_fused) and loss_fused == pytest.approx(loss_cell, rel=1e-10)
     assert np.isfinite(dx_fused).all() and np.abs(dx_fused[0]).sum() > 0  # the first step still gets a gradient
     np.testing.assert_allclose(dx_fused, dx_cell, rtol=1e-8, atol=1e-12)

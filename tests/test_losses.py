@@ -8,7 +8,7 @@ from conftest import to_device
 import tinygrad_rnn as tr
 import tinygrad_rnn.nn as nn
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn.nn import loss_ops
+from tinygrad_rnn.ops import losses as loss_ops
 
 
 def _logits(shape, seed=0, scale=1.0):

@@ -117,7 +117,7 @@ def test_memory_after_100_training_steps_equals_memory_after_10(traced, impl):
 
 def test_a_training_step_creates_no_reference_cycles():
     """With the cycle collector off, every step's graph must be freed by reference counting alone."""
-    step = _trainer("cell")
+    step = _trainer("fused_step")
     step(0)
     gc.collect()
     was_enabled = gc.isenabled()

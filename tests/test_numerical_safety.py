@@ -158,12 +158,12 @@ def test_detect_anomaly_names_a_fused_recurrent_op_forward_and_backward(device):
     bad = np.zeros((4, 1, 2), dtype=np.float32)
     bad[2, 0, 1] = np.nan  # e.g. a missing value in the data
     with tr.detect_anomaly(), np.errstate(invalid="ignore"):
-        with pytest.raises(FloatingPointError, match=r"^detect_anomaly: LSTMSequenceFn \(forward\) produced NaN"):
+        with pytest.raises(FloatingPointError, match=r"^detect_anomaly: LSTMSequence \(forward\) produced NaN"):
             lstm(tr.tensor(bad, device=device))
     output, _ = lstm(tr.zeros(4, 1, 2, device=device))
     huge = tr.full((4, 1, 3), 3e38, device=device)  # finite, but the weight gradients sum it over steps
     with tr.detect_anomaly(), np.errstate(over="ignore", invalid="ignore"):
-        with pytest.raises(FloatingPointError, match=r"^detect_anomaly: LSTMSequenceFn \(backward\) produced inf"):
+        with pytest.raises(FloatingPointError, match=r"^detect_anomaly: LSTMSequence \(backward\) produced inf"):
             output.backward(huge)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn import nn
-from tinygrad_rnn.nn.fused_rnn import GRUCellFn, LSTMCellFn, RNNCellFn
+from tinygrad_rnn.ops.rnn import GRUCellFn, LSTMCellFn, RNNCellFn
 
 VARIANTS = {
     "rnn": lambda I, H, **kw: nn.RNNCell(I, H, **kw),
@@ -165,7 +165,7 @@ def graph_names(tensor):
         if id(fn) in seen:
             continue
         seen.add(id(fn))
-        names.update((fn.out_names or {}).values())
+        names.update((fn.trace.names or {}).values())
         stack.extend(link[0] for link in fn.next if type(link) is tuple)
     return names
 
@@ -189,11 +189,11 @@ def test_fused_cell_is_one_op():
     x = tr.Tensor(rng.standard_normal((2, 3)), requires_grad=True)
     h, c = make("lstm")(x)
     assert isinstance(h.grad_fn, LSTMCellFn) and h.grad_fn is c.grad_fn
-    assert h.grad_fn.fused and h.grad_fn.cell == "lstm" and LSTMCellFn.output_names == ("h", "c")
+    assert h.grad_fn.draw_as == "cell" and h.grad_fn.cell == "lstm" and LSTMCellFn.output_names == ("h", "c")
     assert h.name == "h" and c.name == "c"
     assert isinstance(make("gru")(x).grad_fn, GRUCellFn)
     relu = make("rnn_relu")(x).grad_fn
-    assert isinstance(relu, RNNCellFn) and relu.cell == "rnn_relu" and relu.fused
+    assert isinstance(relu, RNNCellFn) and relu.cell == "rnn_relu" and relu.draw_as == "cell"
 
 
 def test_impl_switch_global_and_per_module():
@@ -203,7 +203,7 @@ def test_impl_switch_global_and_per_module():
     with nn.rnn_impl("composed"):
         assert not isinstance(cell(x).grad_fn, GRUCellFn)
         assert isinstance(make("gru", impl="fused")(x).grad_fn, GRUCellFn)
-    with nn.rnn_impl("cell"):
+    with nn.rnn_impl("fused_step"):
         assert isinstance(cell(x).grad_fn, GRUCellFn)
     with pytest.raises(ValueError, match="GRUCell: impl must be one of"):
         make("gru", impl="quick")

@@ -8,10 +8,10 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn import nn
-from tinygrad_rnn.nn.fused_rnn import GRUSequenceFn, LSTMCellFn, LSTMSequenceFn, RNNSequenceFn
+from tinygrad_rnn.ops.rnn import GRUSequenceFn, LSTMCellFn, LSTMSequenceFn, RNNSequenceFn
 
 LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-IMPLS = ("fused", "cell", "composed")
+IMPLS = ("fused", "fused_step", "composed")
 
 
 def make(kind, input_size=3, hidden_size=4, **options):
@@ -95,7 +95,7 @@ def test_fused_cell_and_composed_agree(kind, case):
         module.impl = impl
         results[impl] = run(module, x, states)
     assert_same(results["fused"], results["composed"])
-    assert_same(results["cell"], results["composed"])
+    assert_same(results["fused_step"], results["composed"])
     out = results["fused"]["output"]
     D, H = module.num_directions, module.hidden_size
     assert out.shape == ((T, D * H) if unbatched else shape[:2] + (D * H,))
@@ -146,7 +146,7 @@ def test_gradcheck_fused_layers(kind, options, tb, with_states):
     assert tr.gradcheck(fn, [x, *states, *params])
 
 
-@pytest.mark.parametrize("impl", ["cell", "composed"])
+@pytest.mark.parametrize("impl", ["fused_step", "composed"])
 @pytest.mark.parametrize("kind", ["rnn", "lstm_peephole", "gru"])
 def test_gradcheck_loop_impls(kind, impl):
     module = make(kind, hidden_size=2, bidirectional=True, impl=impl)
@@ -206,7 +206,7 @@ def test_dropout_only_in_training(kind):
 def test_dropout_mask_scales_kept_values():
     module = make("rnn", num_layers=2, dropout=0.25)
     x = tr.Tensor(np.ones((200, 8, 4)))
-    dropped = module._dropout(x).numpy()
+    dropped = nn.functional.dropout(x, module.dropout).numpy()  # what the layer applies between layers
     kept = dropped != 0
     np.testing.assert_allclose(dropped[kept], 1 / 0.75)
     assert 0.7 < kept.mean() < 0.8
@@ -284,7 +284,7 @@ def test_global_impl_switch_and_context_manager():
         module.impl = "fused"  # an explicit impl wins over the global setting
         assert isinstance(module(x)[0].grad_fn, LSTMSequenceFn)
     assert nn.get_rnn_impl() == "fused"
-    nn.set_rnn_impl("cell")
+    nn.set_rnn_impl("fused_step")
     try:
         module.impl = None
         out = module(x)[0]
@@ -311,10 +311,10 @@ def test_fused_op_attributes_for_the_renderer():
     sequence_ops.sort(key=lambda f: (f.layer, f.direction))
     assert [(f.layer, f.direction) for f in sequence_ops] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     for f in sequence_ops:
-        assert f.fused and f.cell == "gru" and f.steps == 5 and f.hidden_size == 4
+        assert f.draw_as == "sequence" and f.cell == "gru" and f.steps == 5 and f.hidden_size == 4
         assert f.output_names == ("output", "h_n")
-        assert f.scope.get("layer") == f.layer and f.scope.get("direction") == f.direction
-    assert RNNSequenceFn.fused and LSTMSequenceFn.output_names == ("output", "h_n", "c_n")
+        assert f.trace.scope.get("layer") == f.layer and f.trace.scope.get("direction") == f.direction
+    assert RNNSequenceFn.draw_as == "sequence" and LSTMSequenceFn.output_names == ("output", "h_n", "c_n")
     relu = nn.RNN(3, 4, nonlinearity="relu")(x.float())[0].grad_fn
     assert relu.cell == "rnn_relu"
 
@@ -330,9 +330,10 @@ def test_loop_impls_run_each_step_in_a_scope():
         if id(fn) in seen:
             continue
         seen.add(id(fn))
-        if fn.scope is not None and fn.scope.get("step") is not None:
-            tags.add((fn.scope.get("layer"), fn.scope.get("direction"), fn.scope.get("step")))
-            assert fn.scope.chain()[0].module is module
+        scope = fn.trace.scope
+        if scope is not None and scope.get("step") is not None:
+            tags.add((scope.get("layer"), scope.get("direction"), scope.get("step")))
+            assert scope.chain()[0].module is module
         stack.extend(link[0] for link in fn.next if type(link) is tuple)
     assert tags == {(0, d, t) for d in (0, 1) for t in range(3)}
 
@@ -344,10 +345,10 @@ def test_step_grad_norms_are_the_total_gradient_into_each_h_t():
     with tr.retain_grads():
         out, (h_n, _) = module(x)
         ((out * w).sum() + (h_n * h_n).sum()).backward()
-    fused = out.grad_fn.step_grad_norms
+    fused = out.grad_fn.trace.step_grad_norms
     assert len(fused) == 5 and all(isinstance(v, float) for v in fused)
     # the same norms from the per-step ops of the cell loop (their kept output gradients)
-    module.impl = "cell"
+    module.impl = "fused_step"
     with tr.retain_grads():
         out, (h_n, _) = module(x)
         ((out * w).sum() + (h_n * h_n).sum()).backward()
@@ -356,7 +357,7 @@ def test_step_grad_norms_are_the_total_gradient_into_each_h_t():
     while stack:
         fn = stack.pop()
         if isinstance(fn, LSTMCellFn):
-            cells[fn.scope.get("step")] = float(np.linalg.norm(fn.out_grads[0]))
+            cells[fn.trace.scope.get("step")] = float(np.linalg.norm(fn.trace.out_grads[0]))
         stack.extend(link[0] for link in fn.next if type(link) is tuple)
     np.testing.assert_allclose(fused, [cells[t] for t in range(5)], rtol=1e-12)
     assert not hasattr(module.__class__, "step_grad_norms")
@@ -404,4 +405,19 @@ def test_long_sequence_fused_backward_without_recursion(kind):
 
 def test_repr_lists_non_default_options():
     assert repr(nn.LSTM(3, 4, num_layers=2, batch_first=True)) == "LSTM(3, 4, num_layers=2, batch_first=True)"
-    assert repr(nn.RNN(3, 4, nonlinearity="relu", impl="cell")) == "RNN(3, 4, impl='cell', nonlinearity='relu')"
+    assert repr(nn.RNN(3, 4, nonlinearity="relu", impl="fused_step")) == "RNN(3, 4, impl='fused_step', nonlinearity='relu')"
+
+
+def test_the_old_impl_name_cell_still_works_and_warns():
+    """``impl="cell"`` was renamed ``"fused_step"`` (all three implementations are cells)."""
+    with pytest.warns(FutureWarning, match=r'impl="cell" is now called "fused_step"'):
+        module = nn.GRU(3, 4, impl="cell")
+    assert module.impl == "fused_step"
+    with pytest.warns(FutureWarning, match="set_rnn_impl"):
+        nn.set_rnn_impl("cell")
+    try:
+        assert nn.get_rnn_impl() == "fused_step"
+    finally:
+        nn.set_rnn_impl("fused")
+    with pytest.warns(FutureWarning):
+        assert make("gru", impl="cell").impl == "fused_step"

@@ -85,7 +85,7 @@ LAYER_CASES = [
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("impl", ["fused", "cell", "composed"])
+@pytest.mark.parametrize("impl", ["fused", "fused_step", "composed"])
 @pytest.mark.parametrize("case", range(len(LAYER_CASES)))
 @pytest.mark.parametrize("name", LAYERS)
 def test_layers_match_torch(name, case, impl, dtype):

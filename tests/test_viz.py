@@ -11,7 +11,7 @@ import tinygrad_rnn as tr
 from tinygrad_rnn import autograd, nn
 from tinygrad_rnn.viz import draw_graph
 from tinygrad_rnn.viz import style
-from tinygrad_rnn.viz.lecture_graphs import KINDS, build_lecture_graph
+from tinygrad_rnn.lecture_graphs import KINDS, build_lecture_graph
 from tinygrad_rnn.viz.walk import collect_functions
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="the graphviz 'dot' program is not installed")
@@ -187,7 +187,7 @@ def test_composed_lstm_clusters_by_module_and_step():
     assert len(roots) == 3  # output, h_n and c_n
 
 
-@pytest.mark.parametrize("impl", ["fused", "cell"])
+@pytest.mark.parametrize("impl", ["fused", "fused_step"])
 def test_fused_cells_one_node_per_step(impl):
     model = nn.LSTM(3, 4, impl=impl)
     out, _ = model(tr.randn(4, 2, 3))
@@ -204,7 +204,7 @@ def test_fused_cells_one_node_per_step(impl):
 
 
 def test_expand_fused_draws_the_gates():
-    model = nn.LSTM(3, 4, impl="cell")
+    model = nn.LSTM(3, 4, impl="fused_step")
     out, _ = model(tr.randn(2, 1, 3))
     src = draw_graph(out.sum(), expand_fused=True).source
     gates = ("i = σ(·)", "f = σ(·)", "g = tanh(·)", "o = σ(·)", "c′ = f ⊙ c + i ⊙ g", "h′ = o ⊙ tanh(c′)")
@@ -230,7 +230,7 @@ def test_bidirectional_and_stacked_layers_get_their_own_clusters():
 
 
 # ------------------------------------------------------------------ folded view
-@pytest.mark.parametrize("impl", ["fused", "cell", "composed"])
+@pytest.mark.parametrize("impl", ["fused", "fused_step", "composed"])
 def test_folded_size_does_not_depend_on_sequence_length(impl):
     sources = {}
     for T in (5, 50):
@@ -350,9 +350,9 @@ def test_fused_sequence_grads_come_from_step_norms():
     fn = next(f for f in collect_functions([loss]) if getattr(f, "steps", None))
     src = draw_graph(loss, show_grads=True).source
     for t in range(5):
-        assert _grad_of(src, f"h<sub>{t}</sub>") == pytest.approx(fn.step_grad_norms[t], rel=0.06)
+        assert _grad_of(src, f"h<sub>{t}</sub>") == pytest.approx(fn.trace.step_grad_norms[t], rel=0.06)
     folded = draw_graph(loss, show_grads=True, mode="folded").source
-    low, high = min(fn.step_grad_norms), max(fn.step_grad_norms)
+    low, high = min(fn.trace.step_grad_norms), max(fn.trace.step_grad_norms)
     assert f"‖g‖ {low:.1e} … {high:.1e} over 5 steps" in folded
 
 

@@ -1,7 +1,24 @@
 """tinygrad_rnn: a small autodiff framework for learning, teaching and prototyping recurrent networks.
 
-Start with :class:`Tensor` (``tensor.py``), the tape (``autograd.py``), the
-backends (``backends/``), the layers (``nn/``) and the graph renderer (``viz/``).
+Read the core in this order:
+
+1. ``tensor.py`` — the :class:`Tensor`: an array on a device, its methods
+   (shape and indexing ones in ``tensor_shape.py``), dtypes in ``dtypes.py``;
+2. ``autograd.py`` — the tape: ``Function``, ``backward()``, the grad modes
+   (what it records for the graph renderer is in ``recording.py``);
+3. ``ops/`` — every differentiable op with its hand-written backward:
+   ``elementwise``, ``reduce``, ``shape``, ``linalg``, then the fused ones the
+   layers use: ``layers`` (linear, embedding, dropout, layer norm), ``losses``
+   and ``rnn`` (whole RNN/LSTM/GRU sequences and single steps);
+4. ``backends/`` — NumPy and CuPy behind one small interface, with the RNN
+   gate kernels of each (``rnn_kernels_numpy.py``, ``rnn_kernels_cupy.py``);
+5. ``nn/`` — modules and ``functional`` in the shape of ``torch.nn``;
+6. ``viz/`` — the graph renderer (``draw_graph``).
+
+Around them: ``optim/`` (optimizers), ``data/`` (the examples' datasets),
+``lecture_graphs.py`` (the lecture diagrams behind ``tinygrad-rnn graph``),
+``cli.py``, ``serialization.py`` (``save``/``load``), ``gradcheck.py`` and
+``checks.py`` (argument checks shared by every module).
 """
 from .autograd import GraphReleasedError, detect_anomaly, enable_grad, is_grad_enabled, no_grad, retain_grads
 from .backends import cuda_is_available
@@ -12,7 +29,8 @@ from .functions import (
     unsqueeze, var, where,
 )
 from .gradcheck import GradcheckError, gradcheck, gradcheck_directional
-from .tensor import Tensor, as_dtype, bool_, float16, float32, float64, int32, int64
+from .dtypes import as_dtype, bool_, float16, float32, float64, int32, int64
+from .tensor import Tensor
 
 __version__ = "0.1.0"
 from .serialization import CheckpointError, load, save

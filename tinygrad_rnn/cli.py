@@ -129,7 +129,7 @@ def _run_bench(args) -> int:
 
 # --------------------------------------------------------------------- graph
 def _graph_command(commands):
-    from .viz.lecture_graphs import CELLS, KINDS
+    from .lecture_graphs import CELLS, KINDS
 
     parser = commands.add_parser(
         "graph",
@@ -152,7 +152,7 @@ def _run_graph(args) -> int:
     import shutil
     from pathlib import Path
 
-    from .viz.lecture_graphs import build_lecture_graph
+    from .lecture_graphs import build_lecture_graph
 
     if args.steps < 1:
         args.subparser.error(f"--steps must be at least 1, got {args.steps}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import get_backend, seed_all
-from .tensor import Tensor, as_dtype, float32, int64
+from .checks import check_int
+from .dtypes import as_dtype, float32, int64
+from .tensor import Tensor
 
 
 def _shape(size, op):
@@ -88,6 +90,4 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False) -> Tensor:
 
 def manual_seed(seed: int) -> None:
     """Seed the random generators of every backend (CPU, and CUDA when used) for reproducible runs."""
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"manual_seed: seed must be a non-negative integer, got {seed!r}")
-    seed_all(int(seed))
+    seed_all(check_int("manual_seed", "seed", seed, minimum=0))

@@ -1,13 +1,13 @@
 """Free functions over tensors, as in ``torch``: cat, stack, split, chunk, where, and friends."""
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 
 from .ops import elementwise as ew
 from .ops import shape as shape_ops
-from .tensor import Tensor, _as_tensor_like, _check_int_dim, _normalize_dim, _operands, _promoted_dtype
+from .checks import check_int_dim, normalize_dim
+from .dtypes import promote
+from .tensor import Tensor, _as_tensor_like, _operands
 
 
 def _tensor_list(tensors, op):
@@ -19,7 +19,7 @@ def _tensor_list(tensors, op):
             raise TypeError(f"{op}: element {i} is a {type(t).__name__}, expected a Tensor")
     dtype = tensors[0].dtype
     for t in tensors[1:]:
-        dtype = _promoted_dtype(dtype, t.dtype)
+        dtype = promote(dtype, t.dtype)
     return [t if t.dtype == dtype else t.to(dtype=dtype) for t in tensors]
 
 
@@ -27,7 +27,7 @@ def cat(tensors, dim=0) -> Tensor:
     """Concatenate along an existing dimension ``dim``."""
     tensors = _tensor_list(tensors, "cat")
     ndim = tensors[0].ndim
-    axis = _normalize_dim(dim, ndim, "cat")
+    axis = normalize_dim(dim, ndim, "cat")
     for i, t in enumerate(tensors):
         if t.ndim != ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, tensors[0].shape)) if k != axis):
             raise ValueError(
@@ -44,7 +44,7 @@ def stack(tensors, dim=0) -> Tensor:
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: tensor {i} has shape {t.shape}, expected {tensors[0].shape} like tensor 0")
     ndim = tensors[0].ndim + 1
-    dim = _check_int_dim(dim, "stack")
+    dim = check_int_dim(dim, "stack")
     if not -ndim <= dim < ndim:
         raise IndexError(f"stack: dim {dim} is out of range for {ndim} dimensions (expected {-ndim} <= dim < {ndim})")
     return shape_ops.Stack.apply(*tensors, axis=dim % ndim)
@@ -52,33 +52,12 @@ def stack(tensors, dim=0) -> Tensor:
 
 def split(tensor, split_size_or_sections, dim=0) -> tuple:
     """Pieces of ``split_size`` along ``dim`` (the last may be shorter), or of the listed sizes."""
-    axis = _normalize_dim(dim, tensor.ndim, "split")
-    length = tensor.shape[axis]
-    if isinstance(split_size_or_sections, int):
-        if split_size_or_sections <= 0:
-            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-        sizes = [split_size_or_sections] * (length // split_size_or_sections)
-        if length % split_size_or_sections:
-            sizes.append(length % split_size_or_sections)
-    else:
-        sizes = list(split_size_or_sections)
-        if builtins.sum(sizes) != length:
-            raise ValueError(f"split: sections {sizes} add up to {builtins.sum(sizes)}, but dim {axis} has length {length}")
-    lead = (slice(None),) * axis
-    pieces, start = [], 0
-    for size in sizes:
-        pieces.append(tensor[lead + (slice(start, start + size),)])
-        start += size
-    return tuple(pieces)
+    return tensor.split(split_size_or_sections, dim)
 
 
 def chunk(tensor, chunks, dim=0) -> tuple:
     """Split into ``chunks`` pieces of equal size (the last may be smaller), as PyTorch does."""
-    if chunks <= 0:
-        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    length = tensor.shape[_normalize_dim(dim, tensor.ndim, "chunk")]
-    size = builtins.max(1, -(-length // chunks))
-    return split(tensor, size, dim)
+    return tensor.chunk(chunks, dim)
 
 
 def where(condition, input, other) -> Tensor:

@@ -13,79 +13,15 @@ import weakref
 import numpy as np
 
 from . import autograd
-from .backends import get_backend
+from .backends import backend_of_array, get_backend
+from .checks import check_int_dim, normalize_dim, normalize_dims
+from .dtypes import as_dtype, bool_, default_dtype_of, float16, float32, float64, int32, int64, promote, scalar_dtype
 from .ops import elementwise as ew
-from .ops import linalg, reduce, shape as shape_ops
-
-float16, float32, float64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
-int32, int64, bool_ = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_)
-_DTYPE_NAMES = {"float": float32, "double": float64, "half": float16, "long": int64, "int": int32, "bool": bool_}
+from .ops import linalg, reduce
+from .tensor_shape import ShapeMethods, _shape_args
 
 
-def as_dtype(dtype) -> np.dtype:
-    """Turn ``float32``, ``"float32"``, ``np.float32`` or ``"long"`` into a NumPy dtype."""
-    if isinstance(dtype, str) and dtype in _DTYPE_NAMES:
-        return _DTYPE_NAMES[dtype]
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"unknown dtype {dtype!r}: expected e.g. tinygrad_rnn.float32, 'float64' or 'int64'") from None
-
-
-def _host_default_dtype(data):
-    """PyTorch's rule for Python data: floats become float32, ints int64, bools bool."""
-    try:
-        array = np.asarray(data)
-    except ValueError as exc:
-        raise TypeError(f"Tensor: cannot make a tensor from ragged or non-numeric data ({exc})") from None
-    return float32 if array.dtype.kind == "f" else None
-
-
-def _promoted_dtype(a: np.dtype, b: np.dtype) -> np.dtype:
-    """PyTorch's promotion between two tensors: float beats int beats bool, wider beats narrower."""
-    if a == b:
-        return a
-    rank = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-    if rank[a.kind] != rank[b.kind]:
-        return a if rank[a.kind] > rank[b.kind] else b
-    return np.promote_types(a, b)
-
-
-def _normalize_dims(dim, ndim, op):
-    """PyTorch ``dim`` (int, tuple or None) → a sorted tuple of non-negative axes, or None."""
-    if dim is None:
-        return None
-    if isinstance(dim, (int, np.integer)):
-        dims = (dim,)
-    elif isinstance(dim, (tuple, list)):
-        dims = tuple(dim)
-    else:
-        raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {dim!r}")
-    out = []
-    for d in dims:
-        if not isinstance(d, (int, np.integer)):
-            raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {dim!r}")
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s)")
-        out.append(int(d) % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: dim {dim!r} repeats a dimension")
-    return tuple(sorted(out)) if ndim else None
-
-
-def _check_int_dim(dim, op) -> int:
-    """``dim`` as a Python int; a bool, float or tuple is an error naming ``op``."""
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
-        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    return int(dim)
-
-
-def _normalize_dim(dim, ndim, op):
-    dim = _check_int_dim(dim, op)
-    return _normalize_dims(dim, ndim, op)[0] if ndim else 0
-
-
-class Tensor:
+class Tensor(ShapeMethods):
     """An n-dimensional array on a device that can record how it was computed.
 
     ``Tensor(data, requires_grad=False, device=None, dtype=None)``: Python
@@ -102,13 +38,13 @@ class Tensor:
             source = None
         else:
             source = data
-        backend = get_backend(device) if device is not None else _backend_of(data)
+        backend = get_backend(device) if device is not None else backend_of_array(data)
         dtype = as_dtype(dtype) if dtype is not None else None
         if backend.is_array(data):
             array = data if dtype is None or data.dtype == dtype else data.astype(dtype)
         else:
             if dtype is None and not isinstance(source, np.ndarray):
-                dtype = _host_default_dtype(data)
+                dtype = default_dtype_of(data)
             try:
                 array = backend.asarray(data, dtype=dtype)
             except (TypeError, ValueError) as exc:
@@ -125,10 +61,14 @@ class Tensor:
         self._index = 0
         self._name = None
 
-    @classmethod
-    def _make(cls, data, backend, requires_grad=False, creator=None, index=0):
-        """Wrap an array of ``backend`` without checks (the ops' fast path)."""
-        t = object.__new__(cls)
+    @staticmethod
+    def _make(data, backend, requires_grad=False, creator=None, index=0):
+        """Wrap an array of ``backend`` in a plain Tensor without checks (the ops' fast path).
+
+        A static method, so the tape builds outputs with the tensor in hand
+        (``inputs[0]._make``) without importing this module; a Parameter's
+        ``_make`` builds a plain Tensor too."""
+        t = object.__new__(Tensor)
         t.data = data
         t._backend = backend
         t.requires_grad = requires_grad
@@ -152,6 +92,11 @@ class Tensor:
         return self._backend.device
 
     @property
+    def backend(self):
+        """The :class:`~tinygrad_rnn.backends.Backend` of this tensor's device (read-only)."""
+        return self._backend
+
+    @property
     def ndim(self) -> int:
         return self.data.ndim
 
@@ -168,21 +113,22 @@ class Tensor:
     @property
     def name(self):
         """An optional name, shown by the graph renderer (e.g. ``"h"`` or ``"loss"``)."""
-        if self._name is None and self._creator is not None and self._creator.out_names:
-            return self._creator.out_names.get(self._index)
+        if self._name is None and self._creator is not None and self._creator.trace.names:
+            return self._creator.trace.names.get(self._index)
         return self._name
 
     @name.setter
     def name(self, value):
         self._name = value
         if self._creator is not None:
-            if self._creator.out_names is None:
-                self._creator.out_names = {}
-            self._creator.out_names[self._index] = value
+            trace = self._creator.trace
+            if trace.names is None:
+                trace.names = {}
+            trace.names[self._index] = value
 
     def size(self, dim=None):
         """The shape, or the length of dimension ``dim``."""
-        return self.shape if dim is None else self.shape[_normalize_dim(dim, self.ndim, "size")]
+        return self.shape if dim is None else self.shape[normalize_dim(dim, self.ndim, "size")]
 
     def numel(self) -> int:
         return int(self.data.size)
@@ -258,8 +204,27 @@ class Tensor:
         if device is not None:
             target = get_backend(device)
             if target is not self._backend:
-                out = ew.ToDevice.apply(out, target)
+                out = ew.ToDevice.apply(out, target=target)
         return out
+
+    def new_full(self, size, fill_value, dtype=None) -> "Tensor":
+        """``fill_value`` everywhere in a tensor of ``size`` on this tensor's device, of its dtype unless given."""
+        return self._new_full(tuple(size), fill_value, dtype, "new_full")
+
+    def new_zeros(self, *size, dtype=None) -> "Tensor":
+        """Zeros of ``size`` on this tensor's device, of its dtype unless ``dtype`` is given."""
+        return self._new_full(size, 0, dtype, "new_zeros")
+
+    def new_ones(self, *size, dtype=None) -> "Tensor":
+        """Ones of ``size`` on this tensor's device, of its dtype unless ``dtype`` is given."""
+        return self._new_full(size, 1, dtype, "new_ones")
+
+    def _new_full(self, size, value, dtype, op):
+        size = _shape_args(size, op)
+        if any(n < 0 for n in size):
+            raise ValueError(f"{op}: sizes must be non-negative integers, got {size}")
+        dtype = self.dtype if dtype is None else as_dtype(dtype)
+        return Tensor._make(self._backend.xp.full(size, value, dtype=dtype), self._backend)
 
     def cpu(self) -> "Tensor":
         return self.to("cpu")
@@ -276,6 +241,17 @@ class Tensor:
     def long(self) -> "Tensor":
         return self.to(dtype=int64)
 
+    def set_(self, source) -> "Tensor":
+        """Make this tensor hold ``source``'s data, device included (shared memory, as in PyTorch);
+        how ``Module.to`` and ``load_state_dict`` change a Parameter in place, keeping the object."""
+        if not isinstance(source, Tensor):
+            raise TypeError(f"set_: source must be a Tensor, got {type(source).__name__}")
+        if self.requires_grad and source.dtype.kind not in "fc":
+            raise TypeError(f"set_: a tensor that requires grad cannot hold {source.dtype} data")
+        self.data = source.data
+        self._backend = source._backend
+        return self
+
     def type_as(self, other) -> "Tensor":
         return self.to(dtype=other.dtype)
 
@@ -286,7 +262,7 @@ class Tensor:
 
     def clone(self) -> "Tensor":
         """A copy of the data that stays in the graph."""
-        return _Clone.apply(self)
+        return ew.Clone.apply(self)
 
     def requires_grad_(self, requires_grad=True) -> "Tensor":
         if self._creator is not None and not requires_grad:
@@ -306,6 +282,10 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=False) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on."""
+        if isinstance(gradient, Tensor):
+            if gradient._backend is not self._backend:
+                raise RuntimeError(f"backward: gradient is on {gradient.device} but the output is on {self.device}")
+            gradient = gradient.data
         autograd.backward(self, gradient=gradient, retain_graph=retain_graph)
 
     # ---------------------------------------------------------------- arithmetic
@@ -401,22 +381,22 @@ class Tensor:
 
     # ------------------------------------------------------------ unary functions
     def exp(self):
-        return ew.Exp.apply(_floating(self, "exp"))
+        return ew.Exp.apply(_as_floating(self, "exp"))
 
     def log(self):
-        return ew.Log.apply(_floating(self, "log"))
+        return ew.Log.apply(_as_floating(self, "log"))
 
     def sqrt(self):
-        return ew.Sqrt.apply(_floating(self, "sqrt"))
+        return ew.Sqrt.apply(_as_floating(self, "sqrt"))
 
     def abs(self):
         return ew.Abs.apply(self)
 
     def tanh(self):
-        return ew.Tanh.apply(_floating(self, "tanh"))
+        return ew.Tanh.apply(_as_floating(self, "tanh"))
 
     def sigmoid(self):
-        return ew.Sigmoid.apply(_floating(self, "sigmoid"))
+        return ew.Sigmoid.apply(_as_floating(self, "sigmoid"))
 
     def relu(self):
         return ew.Relu.apply(self)
@@ -437,13 +417,13 @@ class Tensor:
 
     # ---------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False):
-        axis = _normalize_dims(dim, self.ndim, "sum")
+        axis = normalize_dims(dim, self.ndim, "sum")
         x = self if self.dtype != bool_ else self.long()
         return reduce.Sum.apply(x, axis=axis, keepdim=keepdim)
 
     def mean(self, dim=None, keepdim=False):
-        axis = _normalize_dims(dim, self.ndim, "mean")
-        return reduce.Mean.apply(_floating(self, "mean"), axis=axis, keepdim=keepdim)
+        axis = normalize_dims(dim, self.ndim, "mean")
+        return reduce.Mean.apply(_as_floating(self, "mean"), axis=axis, keepdim=keepdim)
 
     def max(self, dim=None, keepdim=False):
         """The maximum; with an int ``dim``, a ``(values, indices)`` pair as in PyTorch."""
@@ -456,24 +436,24 @@ class Tensor:
     def _extreme(self, dim, keepdim, op, name, arg_name):
         if isinstance(dim, Tensor):
             raise TypeError(f"{name}: for the elementwise {name} of two tensors use tinygrad_rnn.{name}imum")
-        axis = _normalize_dims(dim, self.ndim, name)
+        axis = normalize_dims(dim, self.ndim, name)
         values = op.apply(self, axis=axis, keepdim=keepdim)
         if isinstance(dim, (int, np.integer)):
             return values, getattr(self, arg_name)(dim, keepdim=keepdim)
         return values
 
     def amax(self, dim=None, keepdim=False):
-        return reduce.Max.apply(self, axis=_normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
+        return reduce.Max.apply(self, axis=normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
 
     def amin(self, dim=None, keepdim=False):
-        return reduce.Min.apply(self, axis=_normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
+        return reduce.Min.apply(self, axis=normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
 
     def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
         """Variance; ``correction=1`` (unbiased, the default) or 0 (``unbiased=False``)."""
         if unbiased is not None:
             correction = int(bool(unbiased))
-        axis = _normalize_dims(dim, self.ndim, "var")
-        return reduce.Var.apply(_floating(self, "var"), axis=axis, keepdim=keepdim, correction=correction)
+        axis = normalize_dims(dim, self.ndim, "var")
+        return reduce.Var.apply(_as_floating(self, "var"), axis=axis, keepdim=keepdim, correction=correction)
 
     def std(self, dim=None, keepdim=False, correction=1):
         return self.var(dim, keepdim, correction).sqrt()
@@ -492,152 +472,30 @@ class Tensor:
             if keepdim:
                 out = out.reshape((1,) * self.ndim)
         else:
-            axis = _normalize_dim(dim, self.ndim, name)
+            axis = normalize_dim(dim, self.ndim, name)
             out = getattr(self.data, name)(axis=axis, keepdims=keepdim) if self.ndim else getattr(self.data, name)()
         return Tensor._make(out.astype(int64, copy=False), self._backend)
 
     def softmax(self, dim):
-        return reduce.Softmax.apply(_floating(self, "softmax"), axis=_normalize_dim(dim, self.ndim, "softmax"))
+        return reduce.Softmax.apply(_as_floating(self, "softmax"), axis=normalize_dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim):
-        return reduce.LogSoftmax.apply(_floating(self, "log_softmax"), axis=_normalize_dim(dim, self.ndim, "log_softmax"))
-
-    # -------------------------------------------------------------------- shapes
-    def reshape(self, *shape):
-        shape = _shape_args(shape, "reshape")
-        if shape == self.shape:
-            return self
-        return shape_ops.Reshape.apply(self, shape=shape)
-
-    view = reshape
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        if self.ndim == 0:
-            return self.reshape(1)
-        start = _normalize_dim(start_dim, self.ndim, "flatten")
-        end = _normalize_dim(end_dim, self.ndim, "flatten")
-        if start > end:
-            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-        shape = self.shape
-        merged = 1
-        for n in shape[start : end + 1]:
-            merged *= n
-        return self.reshape(shape[:start] + (merged,) + shape[end + 1 :])
-
-    def permute(self, *dims):
-        dims = _shape_args(dims, "permute")
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)) or len(dims) != self.ndim:
-            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions of {self.shape}")
-        dims = tuple(d % self.ndim for d in dims)
-        return shape_ops.Permute.apply(self, dims=dims)
-
-    def transpose(self, dim0, dim1):
-        a = _normalize_dim(dim0, self.ndim, "transpose")
-        b = _normalize_dim(dim1, self.ndim, "transpose")
-        dims = list(range(self.ndim))
-        dims[a], dims[b] = dims[b], dims[a]
-        return shape_ops.Permute.apply(self, dims=tuple(dims))
-
-    def unsqueeze(self, dim):
-        dim = _check_int_dim(dim, "unsqueeze")
-        if not -self.ndim - 1 <= dim <= self.ndim:
-            raise IndexError(
-                f"unsqueeze: dim {dim} is out of range for a tensor with {self.ndim} dimension(s) "
-                f"(expected {-self.ndim - 1} <= dim <= {self.ndim})"
-            )
-        dim = dim % (self.ndim + 1)
-        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
-
-    def squeeze(self, dim=None):
-        if dim is None:
-            return self.reshape(tuple(n for n in self.shape if n != 1))
-        axes = _normalize_dims(dim, self.ndim, "squeeze") or ()
-        return self.reshape(tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1)))
-
-    def expand(self, *shape):
-        shape = _shape_args(shape, "expand")
-        if len(shape) < self.ndim:
-            raise ValueError(f"expand: the target shape {shape} has fewer dimensions than {self.shape}")
-        lead = len(shape) - self.ndim
-        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-        return shape_ops.Expand.apply(self, shape=shape)
-
-    def expand_as(self, other):
-        return self.expand(other.shape)
-
-    def split(self, split_size_or_sections, dim=0):
-        """Split into pieces of a given size (the last may be smaller) or of the given sizes."""
-        from .functions import split
-
-        return split(self, split_size_or_sections, dim)
-
-    def chunk(self, chunks, dim=0):
-        from .functions import chunk
-
-        return chunk(self, chunks, dim)
-
-    def __getitem__(self, index):
-        return shape_ops.GetItem.apply(self, index=_normalize_index(index, self))
-
-    def __setitem__(self, index, value):
-        raise TypeError(
-            "Tensor does not support item assignment (it would break the recorded graph); "
-            "build the result with tinygrad_rnn.where, cat or stack instead"
-        )
+        return reduce.LogSoftmax.apply(_as_floating(self, "log_softmax"), axis=normalize_dim(dim, self.ndim, "log_softmax"))
 
     def masked_fill(self, mask, value):
         """Put ``value`` where the boolean ``mask`` is True (differentiable in ``self``)."""
-        from .functions import where
+        if not isinstance(mask, Tensor):
+            mask = Tensor(np.asarray(mask), device=self.device)
+        if mask.dtype != bool_:
+            raise TypeError(f"where: condition must be a bool tensor, got {mask.dtype}")
+        value, x = _operands(value, self, "masked_fill")
+        return ew.Where.apply(mask, value, x)
 
-        return where(mask, _as_tensor_like(value, self, "masked_fill"), self)
-
-    def __iter__(self):
-        if self.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.shape[0]))
-
-
-class _Clone(autograd.Function):
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, g):
-        return g
-
-
-def _backend_of(data):
-    """The device an array already lives on (CPU for host data)."""
-    if isinstance(data, np.ndarray) or not hasattr(data, "__cuda_array_interface__"):
-        return get_backend("cpu")
-    return get_backend(f"cuda:{data.device.id}")
-
-
-def _shape_args(args, op):
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    for n in args:
-        if not isinstance(n, (int, np.integer)):
-            raise TypeError(f"{op}: expected integer sizes, got {args!r}")
-    return tuple(int(n) for n in args)
-
-
-def _floating(t, op):
+def _as_floating(t, op):
     """Integer tensors become float32 before float-only math (PyTorch does the same)."""
     if t.dtype.kind in "fc":
         return t
     return t.to(dtype=float32)
-
-
-def _scalar_dtype(value, like: np.dtype) -> np.dtype:
-    """The dtype a Python scalar takes next to a tensor of dtype ``like`` (PyTorch's rule)."""
-    if like.kind in "fc":
-        return like
-    if isinstance(value, float):
-        return float32
-    if isinstance(value, bool):
-        return like
-    return like if like.kind in "iu" else int64
 
 
 def _as_tensor_like(value, like: Tensor, op) -> Tensor:
@@ -648,7 +506,7 @@ def _as_tensor_like(value, like: Tensor, op) -> Tensor:
     if isinstance(value, (bool, int, float, np.number, np.bool_)):
         value = value.item() if isinstance(value, (np.number, np.bool_)) else value
         # A NumPy scalar, not a device array: every backend's math takes it without a host-to-device copy.
-        return Tensor._make(_scalar_dtype(value, like.dtype).type(value), backend)
+        return Tensor._make(scalar_dtype(value, like.dtype).type(value), backend)
     if isinstance(value, (list, tuple, np.ndarray)):
         if backend.device != "cpu" and isinstance(value, np.ndarray):
             raise RuntimeError(
@@ -668,7 +526,7 @@ def _operands(a, b, op, true_division=False):
         a = _as_tensor_like(a, b, op)
     elif not isinstance(b, Tensor):
         b = _as_tensor_like(b, a, op)
-    dtype = _promoted_dtype(a.dtype, b.dtype)
+    dtype = promote(a.dtype, b.dtype)
     if true_division and dtype.kind not in "fc":
         dtype = float32
     if a.dtype != dtype:
@@ -694,30 +552,3 @@ def _logical(a, b, method):
     if a.dtype != bool_ or b.dtype != bool_:
         raise TypeError(f"{method.strip('_')}: expected bool tensors, got {a.dtype} and {b.dtype}")
     return Tensor._make(getattr(a.data, method)(b.data), a._backend)
-
-
-def _normalize_index(index, tensor):
-    """Turn tensors and lists inside an index into arrays on ``tensor``'s device; check them."""
-    items = index if isinstance(index, tuple) else (index,)
-    converted = []
-    for item in items:
-        if isinstance(item, Tensor):
-            if item._backend is not tensor._backend:
-                raise RuntimeError(f"__getitem__: index tensor is on {item.device} but the tensor is on {tensor.device}")
-            if item.dtype.kind not in "iub":
-                raise IndexError(f"__getitem__: index tensors must be integer or bool, got {item.dtype}")
-            item = item.data
-        elif isinstance(item, (list, np.ndarray)):
-            array = np.asarray(item)
-            if array.dtype.kind not in "iub" and array.size:
-                raise IndexError(f"__getitem__: index arrays must be integer or bool, got {array.dtype}")
-            item = tensor._backend.asarray(array if array.size else array.astype(int64))
-        elif isinstance(item, np.integer):
-            item = int(item)
-        elif not (item is None or item is Ellipsis or isinstance(item, (int, slice))) or isinstance(item, bool):
-            raise IndexError(f"__getitem__: unsupported index {item!r} of type {type(item).__name__}")
-        converted.append(item)
-    return tuple(converted) if isinstance(index, tuple) else converted[0]
-
-
-autograd.Tensor = Tensor

@@ -6,6 +6,8 @@ with :func:`register_backend`.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .base import Backend
 from .numpy_backend import NumpyBackend
 
@@ -68,6 +70,14 @@ def seed_all(seed: int) -> None:
         backend.seed(seed)
 
 
+def backend_of_array(data) -> Backend:
+    """The backend of the device an array already lives on: the CPU for host data (NumPy arrays,
+    lists, scalars), the GPU it sits on for a CUDA array (anything with ``__cuda_array_interface__``)."""
+    if isinstance(data, np.ndarray) or not hasattr(data, "__cuda_array_interface__"):
+        return get_backend("cpu")
+    return get_backend(f"cuda:{data.device.id}")
+
+
 def cuda_is_available() -> bool:
     """True when CuPy imports and sees at least one GPU."""
     try:
@@ -77,4 +87,4 @@ def cuda_is_available() -> bool:
     return True
 
 
-__all__ = ["Backend", "NumpyBackend", "register_backend", "get_backend", "parse_device", "seed_all", "cuda_is_available"]
+__all__ = ["Backend", "NumpyBackend", "register_backend", "get_backend", "parse_device", "seed_all", "cuda_is_available", "backend_of_array"]

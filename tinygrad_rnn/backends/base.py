@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .rnn_kernels_numpy import ReferencePointwise
+
 
 class Backend:
     """One device: its array module, host transfers, scatter-add, random numbers and RNN gate kernels."""
@@ -46,10 +48,15 @@ class Backend:
         """Uniform samples in [0, 1) of ``shape`` and ``dtype`` from this device's generator."""
         raise NotImplementedError
 
+    _rnn_kernels = None
+
     def rnn_kernels(self):
-        """This device's own pointwise gate kernels for the fused RNN ops (``CupyPointwise`` on CuPy), or
-        None: the ops then use ``nn.fused_rnn.ReferencePointwise``, written with ``xp`` ufuncs."""
-        return None
+        """The pointwise gate updates the fused RNN ops (``ops/rnn.py``) run on this device: by default
+        :class:`~tinygrad_rnn.backends.rnn_kernels_numpy.ReferencePointwise`, ufuncs of ``xp`` writing
+        into given buffers; CuPy overrides it with single CUDA kernels."""
+        if self._rnn_kernels is None:
+            self._rnn_kernels = ReferencePointwise(self.xp)
+        return self._rnn_kernels
 
     def synchronize(self) -> None:
         """Wait for queued device work to finish (a no-op on the CPU); for timing."""

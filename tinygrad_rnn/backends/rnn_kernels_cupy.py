@@ -1,7 +1,7 @@
 """CUDA kernels for the pointwise gate updates of the fused RNN ops (one kernel per step and direction).
 
 :class:`CupyPointwise` has the same methods as
-:class:`tinygrad_rnn.nn.fused_rnn.ReferencePointwise` (the NumPy reference,
+:class:`tinygrad_rnn.backends.rnn_kernels_numpy.ReferencePointwise` (the NumPy reference,
 which defines what each method computes), but each method is ONE
 ``cupy.ElementwiseKernel`` launch over the ``(B, H)`` state elements: thread
 ``(b, j)`` reads the ``G`` gate pre-activations of unit ``j`` from the

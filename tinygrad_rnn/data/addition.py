@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import check_fraction, check_int
+from ..checks import check_fraction, check_int
 from .vocab import CharVocab
 
 __all__ = ["START_TOKEN", "ADDITION_CHARS", "AdditionData", "make_addition_data",

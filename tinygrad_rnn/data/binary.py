@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_int
+from ..checks import check_int
 
 __all__ = ["int_to_bits", "bits_to_int", "make_binary_addition"]
 

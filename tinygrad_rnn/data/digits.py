@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_fraction, check_int
+from ..checks import check_fraction, check_int
 
 __all__ = ["DigitsSplit", "load_digits_sequences"]
 

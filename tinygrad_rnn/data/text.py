@@ -19,7 +19,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ._checks import check_1d, check_fraction, check_int, check_integer_dtype
+from ..checks import check_fraction, check_int
+from ._checks import check_1d, check_integer_dtype
 from .vocab import CharVocab
 
 __all__ = ["CharVocab", "load_text", "stdlib_corpus", "split_text", "batchify",

@@ -17,7 +17,8 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_1d, check_fraction, check_int
+from ..checks import check_fraction, check_int
+from ._checks import check_1d
 
 __all__ = ["load_seattle_temps", "split_series", "make_windows", "Normalizer",
            "naive_forecast_mae"]

@@ -1,19 +1,20 @@
-"""Attention: scaled dot-product attention, and the Bahdanau and Luong scores for seq2seq.
+"""Attention modules: Bahdanau and Luong attention for seq2seq, and PyTorch's MultiheadAttention.
 
-Everything here is composed from Tensor ops (matmul, softmax, where), so the
-recorded graph shows each step of the computation.
+The functional core (``scaled_dot_product_attention``, masked softmax, masks)
+is in ``nn/functional.py``, as in ``torch.nn.functional``. Everything is
+composed from Tensor ops (matmul, softmax, where), so the recorded graph shows
+each step of the computation.
 
 Masks come in two conventions, as in PyTorch:
 
 * ``scaled_dot_product_attention``'s bool ``attn_mask`` and the ``mask`` of
   :class:`AdditiveAttention` / :class:`DotProductAttention`: **True = take
   part** (a valid position).
-* ``MultiheadAttention``'s ``key_padding_mask`` and bool ``attn_mask``
-  (in ``transformer.py``): **True = ignore**.
+* ``MultiheadAttention``'s ``key_padding_mask`` and bool ``attn_mask``:
+  **True = ignore**.
 
 A query whose every key is masked out gets all-zero weights and a zero
-output (and zero gradients) instead of PyTorch's NaN: a padded position
-stays harmless and a bug does not silently poison the whole batch.
+output (and zero gradients) instead of PyTorch's NaN.
 """
 from __future__ import annotations
 
@@ -21,150 +22,17 @@ import math
 
 import numpy as np
 
-from ..factories import arange, rand
-from ..functions import where
+from ..checks import check_int, check_probability
+from ..dtypes import float32
 from ..tensor import Tensor
-from .module import Module
+from . import functional as F
+from . import init
+from .layers import Linear
+from .module import Module, Parameter
 
 
-def masked_softmax(scores, mask=None, dim=-1):
-    """Softmax of ``scores`` over ``dim`` among the positions where the bool ``mask`` is True.
-
-    Masked positions get weight exactly 0; a row with no valid position gets
-    all-zero weights (not NaN). ``mask`` broadcasts against ``scores``.
-    """
-    if mask is None:
-        return scores.softmax(dim)
-    # The fill is finite (not -inf) so no inf appears in the graph; it is low
-    # enough that exp(fill - row max) is exactly 0.
-    fill = float(np.finfo(scores.dtype).min) / 2
-    weights = where(mask, scores, fill).softmax(dim)
-    return where(mask, weights, 0.0)
-
-
-def dropout_weights(weights, p):
-    """Inverted dropout of attention weights: zero each with probability ``p``, scale the rest by 1/(1-p)."""
-    if p == 0:
-        return weights
-    if p == 1:
-        return weights * 0.0
-    keep = rand(weights.shape, dtype=weights.dtype, device=weights.device) >= p
-    return where(keep, weights * (1.0 / (1.0 - p)), 0.0)
-
-
-def causal_mask(target_length, source_length, device="cpu"):
-    """Bool (L, S) mask, True where query i may attend to key j (j <= i): the lower triangle."""
-    rows = arange(target_length, device=device).unsqueeze(1)
-    cols = arange(source_length, device=device).unsqueeze(0)
-    return rows >= cols
-
-
-def attend(query, key, value, allowed=None, additive=None, dropout_p=0.0, scale=None):
-    """The core shared by SDPA and MultiheadAttention: ``(softmax(q kᵀ·scale + additive) v, weights)``.
-
-    ``allowed`` is a bool mask (True = take part), ``additive`` a float mask
-    added to the scores; both broadcast to (..., L, S). Positions where
-    ``additive`` is -inf count as masked. Shapes are checked by the callers.
-    """
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
-    scores = query.matmul(key.transpose(-2, -1)) * scale
-    if additive is not None:
-        scores = scores + additive
-        finite = additive > float("-inf")
-        allowed = finite if allowed is None else allowed & finite
-    weights = dropout_weights(masked_softmax(scores, allowed), dropout_p)
-    return weights.matmul(value), weights
-
-
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-    """softmax(Q Kᵀ · scale + M) V for query (..., L, E), key (..., S, E), value (..., S, Ev) → (..., L, Ev).
-
-    ``scale`` defaults to 1/√E. ``attn_mask`` broadcasts to (..., L, S): a
-    bool mask keeps the positions where it is True (PyTorch's SDPA
-    convention); a float mask is added to the scores. ``is_causal=True``
-    lets query i see keys j <= i only (and excludes ``attn_mask``).
-    ``dropout_p`` drops attention weights (always: pass 0 at evaluation).
-    Batch dimensions broadcast. A query with no visible key gets a zero output.
-    """
-    name = "scaled_dot_product_attention"
-    _check_qkv(name, query, key, value)
-    L, S = query.shape[-2], key.shape[-2]
-    batch = _broadcast(
-        name, query.shape[:-2], key.shape[:-2], value.shape[:-2], "batch dimensions of query, key and value"
-    )
-    if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"{name}: dropout_p must be in [0, 1], got {dropout_p}")
-    allowed = additive = None
-    if is_causal:
-        if attn_mask is not None:
-            raise ValueError(f"{name}: attn_mask must be None when is_causal=True (the causal mask replaces it)")
-        allowed = causal_mask(L, S, device=query.device)
-    if attn_mask is not None:
-        check_mask(name, "attn_mask", attn_mask, query, batch + (L, S), broadcast=True)
-        if attn_mask.dtype == np.bool_:
-            allowed = attn_mask
-        else:
-            additive = attn_mask.to(dtype=query.dtype)
-    out, _ = attend(query, key, value, allowed, additive, dropout_p, scale)
-    return out
-
-
-def check_mask(name, arg, mask, like, expected, broadcast=False):
-    """Raise a clear error unless ``mask`` is a bool or float tensor on ``like``'s device of shape ``expected``
-    (or, with ``broadcast=True``, a shape that broadcasts to it)."""
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"{name}: {arg} must be a Tensor, got {type(mask).__name__}")
-    if mask.dtype != np.bool_ and mask.dtype.kind != "f":
-        raise TypeError(f"{name}: {arg} must be a bool or floating point tensor, got {mask.dtype}")
-    if mask.device != like.device:
-        raise RuntimeError(f"{name}: {arg} is on {mask.device} but the inputs are on {like.device}")
-    shape, expected = tuple(mask.shape), tuple(expected)
-    if broadcast:
-        try:
-            fits = np.broadcast_shapes(shape, expected) == expected
-        except ValueError:
-            fits = False
-    else:
-        fits = shape == expected
-    if not fits:
-        how = "a shape that broadcasts to" if broadcast else "shape"
-        raise ValueError(f"{name}: expected {arg} of {how} {expected}, got {shape}")
-
-
-def _check_qkv(name, query, key, value):
-    for arg, t in (("query", query), ("key", key), ("value", value)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name}: {arg} must be a Tensor, got {type(t).__name__}")
-        if t.ndim < 2:
-            raise ValueError(
-                f"{name}: expected {arg} with at least 2 dimensions (..., length, features), got {t.shape}"
-            )
-        if t.dtype.kind != "f":
-            raise TypeError(f"{name}: {arg} must be a floating point tensor, got {t.dtype}")
-    if not query.dtype == key.dtype == value.dtype:
-        raise TypeError(
-            f"{name}: query, key and value must have one dtype, got {query.dtype}, {key.dtype}, {value.dtype}"
-        )
-    if key.shape[-1] != query.shape[-1]:
-        raise ValueError(
-            f"{name}: query and key must have the same last dimension E, got query {query.shape} and key {key.shape}"
-        )
-    if key.shape[-2] != value.shape[-2]:
-        raise ValueError(
-            f"{name}: key and value must have the same length S (dim -2), got key {key.shape} and value {value.shape}"
-        )
-
-
-def _broadcast(name, *shapes_and_what):
-    *shapes, what = shapes_and_what
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise ValueError(f"{name}: {what} do not broadcast: {', '.join(str(s) for s in shapes)}") from None
-
-
-# ----------------------------------------------------------------------------- seq2seq attention
+def _empty_parameter(*shape):
+    return Parameter(np.zeros(shape, dtype=float32))
 
 
 def _seq2seq_inputs(name, query, keys, values, mask, query_size, key_size):
@@ -197,7 +65,7 @@ def _seq2seq_inputs(name, query, keys, values, mask, query_size, key_size):
 
 def _attend_seq2seq(scores, values, mask, single):
     """Masked softmax of (B, Lq, S) scores, the weighted sum of values; squeeze Lq for a single query."""
-    weights = masked_softmax(scores, None if mask is None else mask.unsqueeze(1))
+    weights = F.masked_softmax(scores, None if mask is None else mask.unsqueeze(1))
     context = weights.matmul(values)
     if single:
         return context.squeeze(1), weights.squeeze(1)
@@ -222,8 +90,6 @@ class AdditiveAttention(Module):
 
     def __init__(self, query_size, key_size, hidden_size):
         super().__init__()
-        from .layers import Linear  # here, not at the top: layers -> functional -> attention would be a cycle
-
         self.query_size, self.key_size, self.hidden_size = query_size, key_size, hidden_size
         self.W_q = Linear(query_size, hidden_size, bias=False)
         self.W_k = Linear(key_size, hidden_size, bias=False)
@@ -264,8 +130,6 @@ class DotProductAttention(Module):
         if general:
             if query_size is None:
                 raise ValueError("DotProductAttention: general=True needs query_size (and key_size if it differs)")
-            from .layers import Linear  # see AdditiveAttention
-
             self.W_a = Linear(self.key_size, query_size, bias=False)
 
     def forward(self, query, keys, values=None, mask=None):
@@ -288,3 +152,196 @@ class DotProductAttention(Module):
     def extra_repr(self):
         sizes = f", query_size={self.query_size}, key_size={self.key_size}" if self.general else ""
         return f"scale={self.scale}, general={self.general}{sizes}"
+
+
+def _empty_parameter(*shape):
+    return Parameter(np.zeros(shape, dtype=float32))
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention (Vaswani et al. 2017), laid out as ``torch.nn.MultiheadAttention``.
+
+    With h = ``num_heads`` heads of size d = embed_dim / h::
+
+        head_i = softmax(Q W_qᵢᵀ (K W_kᵢᵀ)ᵀ / √d + M) V W_vᵢᵀ
+        out    = concat(head_1..head_h) W_oᵀ + b_o
+
+    Parameters: ``in_proj_weight`` (3E, E) = [W_q; W_k; W_v] and
+    ``in_proj_bias`` (3E,) when key and value have E features; otherwise
+    ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim), ``v_proj_weight``
+    (E, vdim). ``out_proj`` is a Linear(E, E). Init as PyTorch: Xavier-uniform
+    projections, zero biases. (``add_bias_kv`` and ``add_zero_attn`` are not
+    supported.)
+
+    ``forward(query, key, value, key_padding_mask=None, need_weights=True,
+    attn_mask=None, average_attn_weights=True, is_causal=False)`` takes query
+    (L, N, E), key (S, N, kdim), value (S, N, vdim) — (N, L, E) etc. with
+    ``batch_first=True``, or unbatched (L, E) — and returns
+    ``(attn_output, attn_weights)``: attn_output like query, attn_weights
+    (N, L, S) averaged over heads, (N, num_heads, L, S) with
+    ``average_attn_weights=False``, or None with ``need_weights=False``.
+
+    Masks (PyTorch's MHA convention, **True = ignore**):
+    ``key_padding_mask`` (N, S): True marks padding keys no query may see;
+    ``attn_mask`` (L, S) or (N·num_heads, L, S): bool, True = not allowed, or
+    float, added to the scores. ``is_causal=True`` without ``attn_mask``
+    builds the causal mask (PyTorch raises there); with an ``attn_mask`` it is
+    only a hint, as in PyTorch, and the mask given is used.
+    """
+
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False, kdim=None, vdim=None):
+        super().__init__()
+        name = "MultiheadAttention"
+        check_int(name, "embed_dim", embed_dim, minimum=1)
+        check_int(name, "num_heads", num_heads, minimum=1)
+        if embed_dim % num_heads:
+            raise ValueError(f"{name}: embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        check_probability(name, "dropout", dropout)
+        self.embed_dim = embed_dim
+        self.kdim = kdim if kdim is not None else embed_dim
+        self.vdim = vdim if vdim is not None else embed_dim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.batch_first = batch_first
+        self.head_dim = embed_dim // num_heads
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = _empty_parameter(3 * embed_dim, embed_dim)
+            for unused in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(unused, None)
+        else:
+            self.register_parameter("in_proj_weight", None)
+            self.q_proj_weight = _empty_parameter(embed_dim, embed_dim)
+            self.k_proj_weight = _empty_parameter(embed_dim, self.kdim)
+            self.v_proj_weight = _empty_parameter(embed_dim, self.vdim)
+        if bias:
+            self.in_proj_bias = _empty_parameter(3 * embed_dim)
+        else:
+            self.register_parameter("in_proj_bias", None)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self._reset_parameters()
+
+    def _reset_parameters(self):
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            init.xavier_uniform_(self.q_proj_weight)
+            init.xavier_uniform_(self.k_proj_weight)
+            init.xavier_uniform_(self.v_proj_weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+            init.zeros_(self.out_proj.bias)
+
+    def forward(
+        self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+        average_attn_weights=True, is_causal=False,
+    ):
+        batched = self._check_inputs(query, key, value)
+        if not batched:
+            query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
+        elif not self.batch_first:
+            query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+        N, L, E = query.shape
+        S = key.shape[1]
+        allowed, additive = self._masks(query, key_padding_mask, attn_mask, is_causal, batched, N, L, S)
+
+        q, k, v = self._project(query, key, value)
+        dropout_p = self.dropout if self.training else 0.0
+        heads, weights = F.attend(q, k, v, allowed, additive, dropout_p)  # (N, H, L, d), (N, H, L, S)
+        out = self.out_proj(heads.transpose(1, 2).reshape(N, L, E))
+
+        if not batched:
+            out = out.squeeze(0)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = weights.mean(dim=1)
+        return out, (weights if batched else weights.squeeze(0))
+
+    def _project(self, query, key, value):
+        """The per-head queries, keys and values, each (N, H, length, head_dim)."""
+        E = self.embed_dim
+        if self._qkv_same_embed_dim:
+            w = self.in_proj_weight
+            w_q, w_k, w_v = w[:E], w[E : 2 * E], w[2 * E :]
+        else:
+            w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        b = self.in_proj_bias
+        b_q, b_k, b_v = (None, None, None) if b is None else (b[:E], b[E : 2 * E], b[2 * E :])
+        return tuple(
+            self._split_heads(F.linear(x, w_i, b_i))
+            for x, w_i, b_i in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v))
+        )
+
+    def _split_heads(self, x):
+        N, length, _ = x.shape
+        return x.reshape(N, length, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def _masks(self, query, key_padding_mask, attn_mask, is_causal, batched, N, L, S):
+        """The masks as (allowed: bool, True = take part; additive: float), each broadcasting to (N, H, L, S)."""
+        name, H = "MultiheadAttention", self.num_heads
+        allowed = additive = None
+        if key_padding_mask is not None:
+            F.check_mask(name, "key_padding_mask", key_padding_mask, query, (N, S) if batched else (S,))
+            mask = key_padding_mask.reshape(N, 1, 1, S)
+            if mask.dtype == np.bool_:
+                allowed = ~mask
+            else:
+                additive = mask.to(dtype=query.dtype)
+        if attn_mask is not None:
+            if not isinstance(attn_mask, Tensor):
+                raise TypeError(f"{name}: attn_mask must be a Tensor, got {type(attn_mask).__name__}")
+            per_head = (N * H, L, S) if batched else (H, L, S)
+            if attn_mask.shape not in ((L, S), per_head):
+                raise ValueError(
+                    f"{name}: expected attn_mask of shape (L, S) = {(L, S)} or (N*num_heads, L, S) = {per_head}, "
+                    f"got {attn_mask.shape}"
+                )
+            F.check_mask(name, "attn_mask", attn_mask, query, attn_mask.shape)
+            mask = attn_mask.reshape(N, H, L, S) if attn_mask.ndim == 3 else attn_mask
+            if mask.dtype == np.bool_:
+                allowed = ~mask if allowed is None else allowed & ~mask
+            else:
+                mask = mask.to(dtype=query.dtype)
+                additive = mask if additive is None else additive + mask
+        elif is_causal:
+            causal = F.causal_mask(L, S, device=query.device)
+            allowed = causal if allowed is None else allowed & causal
+        return allowed, additive
+
+    def _check_inputs(self, query, key, value):
+        """Raise a clear error for wrong shapes; return whether the inputs are batched."""
+        name = "MultiheadAttention"
+        for arg, t in (("query", query), ("key", key), ("value", value)):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"{name}: {arg} must be a Tensor, got {type(t).__name__}")
+        layout = "(N, {0}, {1})" if self.batch_first else "({0}, N, {1})"
+        for arg, t, length, size in (("query", query, "L", self.embed_dim), ("key", key, "S", self.kdim),
+                                     ("value", value, "S", self.vdim)):
+            if t.ndim not in (2, 3) or t.ndim != query.ndim or t.shape[-1] != size:
+                shapes = f"{layout.format(length, size)} or unbatched ({length}, {size})"
+                raise ValueError(
+                    f"{name}: expected {arg} of shape {shapes} (batch_first={self.batch_first}, query of "
+                    f"{query.ndim} dims), got {t.shape}"
+                )
+        batched = query.ndim == 3
+        if batched:
+            batch_axis = 0 if self.batch_first else 1
+            sizes = [t.shape[batch_axis] for t in (query, key, value)]
+            if len(set(sizes)) != 1:
+                raise ValueError(
+                    f"{name}: query, key and value must have the same batch size N, got shapes {query.shape}, "
+                    f"{key.shape}, {value.shape} (batch_first={self.batch_first})"
+                )
+        length_axis = 1 if batched and self.batch_first else 0
+        if key.shape[length_axis] != value.shape[length_axis]:
+            raise ValueError(f"{name}: key and value must have the same length S, got {key.shape} and {value.shape}")
+        return batched
+
+    def extra_repr(self):
+        return (
+            f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
+            f"batch_first={self.batch_first}"
+        )

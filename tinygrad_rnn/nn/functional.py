@@ -2,8 +2,8 @@
 
 Import as ``import tinygrad_rnn.nn.functional as F``. Each function checks its
 arguments (clear errors naming the call, the argument, what was expected and
-what was given) and then calls one fused op from ``layer_ops`` / ``loss_ops``,
-or composes a few primitive ones.
+what was given) and then calls one fused op from ``ops/layers.py`` /
+``ops/losses.py``, or composes a few primitive ones.
 """
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ import math
 import numpy as np
 
 from ..autograd import no_grad
-from ..tensor import Tensor, int64
-from . import layer_ops, loss_ops
+from ..checks import check_probability
+from ..factories import arange
+from ..functions import where
+from ..tensor import Tensor
+from ..ops import layers as layer_ops
+from ..ops import losses as loss_ops
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -25,7 +29,7 @@ def _tensor(value, op, arg):
     return value
 
 
-def _floating(value, op, arg):
+def _require_floating(value, op, arg):
     _tensor(value, op, arg)
     if value.dtype.kind != "f":
         raise TypeError(f"{op}: {arg} must be a floating point tensor, got dtype {value.dtype}")
@@ -34,7 +38,7 @@ def _floating(value, op, arg):
 
 def _same_device(op, first, *others):
     for name, t in others:
-        if t is not None and t._backend is not first[1]._backend:
+        if t is not None and t.device != first[1].device:
             raise RuntimeError(
                 f"{op}: {first[0]} is on {first[1].device} but {name} is on {t.device}; move them with .to(device)"
             )
@@ -57,7 +61,7 @@ def _constant(value, like, op, arg):
     """An optional per-class/per-element tensor used as a constant: detached, in ``like``'s dtype."""
     if value is None:
         return None
-    _floating(value, op, arg)
+    _require_floating(value, op, arg)
     _same_device(op, ("input", like), (arg, value))
     value = value.detach()
     return value if value.dtype == like.dtype else value.to(dtype=like.dtype)
@@ -66,8 +70,8 @@ def _constant(value, like, op, arg):
 # ------------------------------------------------------------------------- layers
 def linear(input, weight, bias=None) -> Tensor:
     """y = x Wᵀ + b over the last dimension of ``input``; ``weight`` is ``(out_features, in_features)``."""
-    _floating(input, "linear", "input")
-    _floating(weight, "linear", "weight")
+    _require_floating(input, "linear", "input")
+    _require_floating(weight, "linear", "weight")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
@@ -78,24 +82,23 @@ def linear(input, weight, bias=None) -> Tensor:
     if input.dtype != weight.dtype:
         raise TypeError(f"linear: input is {input.dtype} but weight is {weight.dtype}; cast one with .to(dtype)")
     if bias is None:
-        return layer_ops.Linear.apply(input, weight)
-    _floating(bias, "linear", "bias")
+        return layer_ops.LinearFn.apply(input, weight)
+    _require_floating(bias, "linear", "bias")
     if bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: expected bias of shape ({weight.shape[0]},) (out_features), got {bias.shape}")
     if bias.dtype != weight.dtype:
         raise TypeError(f"linear: bias is {bias.dtype} but weight is {weight.dtype}")
-    return layer_ops.Linear.apply(input, weight, bias)
+    return layer_ops.LinearFn.apply(input, weight, bias)
 
 
 def dropout(input, p=0.5, training=True) -> Tensor:
     """Inverted dropout: in training, zero each element with probability ``p`` and scale the rest
     by 1/(1-p), so the expected value is unchanged; the identity when not training or p == 0."""
     _tensor(input, "dropout", "input")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
+    p = check_probability("dropout", "p", p)
     if not training or p == 0:
         return input
-    return layer_ops.Dropout.apply(_floating(input, "dropout", "input"), p=float(p))
+    return layer_ops.DropoutFn.apply(_require_floating(input, "dropout", "input"), p=p)
 
 
 def _check_indices(input, num_embeddings, op):
@@ -122,21 +125,6 @@ def _padding_index(padding_idx, num_embeddings, op):
     return int(padding_idx) % num_embeddings
 
 
-def _embedding_renorm_(weight, indices, max_norm, norm_type):
-    """Rescale, in place, the looked-up rows whose ``norm_type``-norm exceeds ``max_norm`` to
-    norm ``max_norm`` (scale max_norm / (norm + 1e-7), as PyTorch does)."""
-    xp = weight._backend.xp
-    rows = xp.unique(indices.data.reshape(-1))
-    selected = weight.data[rows]
-    magnitude = xp.abs(selected)
-    if math.isinf(norm_type):
-        norms = magnitude.max(axis=1)
-    else:
-        norms = (magnitude**norm_type).sum(axis=1) ** (1.0 / norm_type)
-    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
-    weight.data[rows] = selected * scale[:, None]
-
-
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0) -> Tensor:
     """Look up rows of ``weight`` (num_embeddings, embedding_dim) at the integer ``input``.
 
@@ -144,7 +132,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0) -> 
     whose norm exceeds it are first rescaled in place in ``weight`` (not
     differentiated), as in PyTorch.
     """
-    _floating(weight, "embedding", "weight")
+    _require_floating(weight, "embedding", "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     _tensor(input, "embedding", "input")
@@ -156,14 +144,14 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0) -> 
             raise ValueError(f"embedding: max_norm must be positive, got {max_norm!r}")
         if input.numel():
             with no_grad():
-                _embedding_renorm_(weight, input, float(max_norm), float(norm_type))
-    return layer_ops.Embedding.apply(input, weight, padding_idx=padding_idx)
+                layer_ops.embedding_renorm_(weight.backend, weight.data, input.data, float(max_norm), float(norm_type))
+    return layer_ops.EmbeddingFn.apply(input, weight, padding_idx=padding_idx)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` dims: (x - mean) / sqrt(var + eps) * weight + bias
     (biased variance, as PyTorch)."""
-    _floating(input, "layer_norm", "input")
+    _require_floating(input, "layer_norm", "input")
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
     shape = tuple(int(n) for n in shape)
     if not shape or input.ndim < len(shape) or input.shape[input.ndim - len(shape) :] != shape:
@@ -174,7 +162,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
     affine = []
     for name, value in (("weight", weight), ("bias", bias)):
         if value is not None:
-            _floating(value, "layer_norm", name)
+            _require_floating(value, "layer_norm", name)
             if value.shape != shape:
                 raise ValueError(f"layer_norm: expected {name} of shape {shape}, got {value.shape}")
             if value.dtype != input.dtype:
@@ -182,7 +170,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Ten
             affine.append(value)
     _same_device("layer_norm", ("input", input), ("weight", weight), ("bias", bias))
     axes = tuple(range(input.ndim - len(shape), input.ndim))
-    return layer_ops.LayerNorm.apply(
+    return layer_ops.LayerNormFn.apply(
         input, *affine, axes=axes, eps=float(eps), has_weight=weight is not None, has_bias=bias is not None
     )
 
@@ -202,9 +190,7 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
             raise IndexError(f"one_hot: class value {bad} is out of range for num_classes={num_classes}")
-    xp = tensor._backend.xp
-    out = (data[..., None] == xp.arange(num_classes)).astype(int64)
-    return Tensor._make(out, tensor._backend)
+    return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
 
 
 def softmax(input, dim) -> Tensor:
@@ -236,7 +222,7 @@ def relu(input) -> Tensor:
 def _class_arguments(op, input, target, weight, ignore_index, reduction):
     """Check a class-index loss's arguments; returns (input, target, weight, unbatched, all_counted),
     where ``all_counted`` says that no target equals ``ignore_index`` (so no row is ignored)."""
-    _floating(input, op, "input")
+    _require_floating(input, op, "input")
     _tensor(target, op, "target")
     _check_reduction(reduction, op)
     _same_device(op, ("input", input), ("target", target))
@@ -310,7 +296,7 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
 
 
 def _pointwise_arguments(op, input, target, reduction):
-    _floating(input, op, "input")
+    _require_floating(input, op, "input")
     _tensor(target, op, "target")
     _check_reduction(reduction, op)
     _same_device(op, ("input", input), ("target", target))
@@ -355,7 +341,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="m
         target = target.to(dtype=input.dtype)
     extra = []
     if pos_weight is not None:
-        _floating(pos_weight, op, "pos_weight")
+        _require_floating(pos_weight, op, "pos_weight")
         _same_device(op, ("input", input), ("pos_weight", pos_weight))
         _broadcastable(op, "pos_weight", pos_weight, input.shape)
         extra.append(pos_weight if pos_weight.dtype == input.dtype else pos_weight.to(dtype=input.dtype))
@@ -386,5 +372,136 @@ def perplexity(loss) -> float:
         return math.inf
 
 
-# --- attention (written in nn/attention.py, re-exported here as torch.nn.functional does)
-from .attention import scaled_dot_product_attention  # noqa: E402
+# ---------------------------------------------------------------------- attention
+# Masks come in two conventions, as in PyTorch: ``scaled_dot_product_attention``'s bool
+# ``attn_mask`` means True = take part; ``nn.MultiheadAttention``'s ``key_padding_mask`` and
+# bool ``attn_mask`` mean True = ignore. A query whose every key is masked out gets all-zero
+# weights and a zero output (and zero gradients) instead of PyTorch's NaN: a padded position
+# stays harmless and a bug does not silently poison the whole batch.
+
+
+def masked_softmax(scores, mask=None, dim=-1):
+    """Softmax of ``scores`` over ``dim`` among the positions where the bool ``mask`` is True.
+
+    Masked positions get weight exactly 0; a row with no valid position gets
+    all-zero weights (not NaN). ``mask`` broadcasts against ``scores``.
+    """
+    if mask is None:
+        return scores.softmax(dim)
+    # The fill is finite (not -inf) so no inf appears in the graph; it is low
+    # enough that exp(fill - row max) is exactly 0.
+    fill = float(np.finfo(scores.dtype).min) / 2
+    weights = where(mask, scores, fill).softmax(dim)
+    return where(mask, weights, 0.0)
+
+
+def causal_mask(target_length, source_length, device="cpu"):
+    """Bool (L, S) mask, True where query i may attend to key j (j <= i): the lower triangle."""
+    rows = arange(target_length, device=device).unsqueeze(1)
+    cols = arange(source_length, device=device).unsqueeze(0)
+    return rows >= cols
+
+
+def attend(query, key, value, allowed=None, additive=None, dropout_p=0.0, scale=None):
+    """The core shared by SDPA and MultiheadAttention: ``(softmax(q kᵀ·scale + additive) v, weights)``.
+
+    ``allowed`` is a bool mask (True = take part), ``additive`` a float mask
+    added to the scores; both broadcast to (..., L, S). Positions where
+    ``additive`` is -inf count as masked. Shapes are checked by the callers.
+    """
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    scores = query.matmul(key.transpose(-2, -1)) * scale
+    if additive is not None:
+        scores = scores + additive
+        finite = additive > float("-inf")
+        allowed = finite if allowed is None else allowed & finite
+    weights = dropout(masked_softmax(scores, allowed), dropout_p)
+    return weights.matmul(value), weights
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(Q Kᵀ · scale + M) V for query (..., L, E), key (..., S, E), value (..., S, Ev) → (..., L, Ev).
+
+    ``scale`` defaults to 1/√E. ``attn_mask`` broadcasts to (..., L, S): a
+    bool mask keeps the positions where it is True (PyTorch's SDPA
+    convention); a float mask is added to the scores. ``is_causal=True``
+    lets query i see keys j <= i only (and excludes ``attn_mask``).
+    ``dropout_p`` drops attention weights (always: pass 0 at evaluation).
+    Batch dimensions broadcast. A query with no visible key gets a zero output.
+    """
+    name = "scaled_dot_product_attention"
+    _check_qkv(name, query, key, value)
+    L, S = query.shape[-2], key.shape[-2]
+    batch = _broadcast(
+        name, query.shape[:-2], key.shape[:-2], value.shape[:-2], "batch dimensions of query, key and value"
+    )
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{name}: dropout_p must be in [0, 1], got {dropout_p}")
+    allowed = additive = None
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError(f"{name}: attn_mask must be None when is_causal=True (the causal mask replaces it)")
+        allowed = causal_mask(L, S, device=query.device)
+    if attn_mask is not None:
+        check_mask(name, "attn_mask", attn_mask, query, batch + (L, S), broadcast=True)
+        if attn_mask.dtype == np.bool_:
+            allowed = attn_mask
+        else:
+            additive = attn_mask.to(dtype=query.dtype)
+    out, _ = attend(query, key, value, allowed, additive, dropout_p, scale)
+    return out
+
+
+def check_mask(name, arg, mask, like, expected, broadcast=False):
+    """Raise a clear error unless ``mask`` is a bool or float tensor on ``like``'s device of shape ``expected``
+    (or, with ``broadcast=True``, a shape that broadcasts to it)."""
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{name}: {arg} must be a Tensor, got {type(mask).__name__}")
+    if mask.dtype != np.bool_ and mask.dtype.kind != "f":
+        raise TypeError(f"{name}: {arg} must be a bool or floating point tensor, got {mask.dtype}")
+    if mask.device != like.device:
+        raise RuntimeError(f"{name}: {arg} is on {mask.device} but the inputs are on {like.device}")
+    shape, expected = tuple(mask.shape), tuple(expected)
+    if broadcast:
+        try:
+            fits = np.broadcast_shapes(shape, expected) == expected
+        except ValueError:
+            fits = False
+    else:
+        fits = shape == expected
+    if not fits:
+        how = "a shape that broadcasts to" if broadcast else "shape"
+        raise ValueError(f"{name}: expected {arg} of {how} {expected}, got {shape}")
+
+
+def _check_qkv(name, query, key, value):
+    for arg, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: {arg} must be a Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise ValueError(
+                f"{name}: expected {arg} with at least 2 dimensions (..., length, features), got {t.shape}"
+            )
+        if t.dtype.kind != "f":
+            raise TypeError(f"{name}: {arg} must be a floating point tensor, got {t.dtype}")
+    if not query.dtype == key.dtype == value.dtype:
+        raise TypeError(
+            f"{name}: query, key and value must have one dtype, got {query.dtype}, {key.dtype}, {value.dtype}"
+        )
+    if key.shape[-1] != query.shape[-1]:
+        raise ValueError(
+            f"{name}: query and key must have the same last dimension E, got query {query.shape} and key {key.shape}"
+        )
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"{name}: key and value must have the same length S (dim -2), got key {key.shape} and value {value.shape}"
+        )
+
+
+def _broadcast(name, *shapes_and_what):
+    *shapes, what = shapes_and_what
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(f"{name}: {what} do not broadcast: {', '.join(str(s) for s in shapes)}") from None

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..checks import check_int, check_probability
 from ..tensor import as_dtype, float32
 from . import functional as F
 from . import init
@@ -19,9 +20,7 @@ from .module import Module, Parameter
 
 
 def _size(value, layer, arg):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{layer}: {arg} must be a non-negative integer, got {value!r}")
-    return int(value)
+    return check_int(layer, arg, value, minimum=0)
 
 
 def _new_parameter(shape, dtype, layer):
@@ -129,9 +128,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = check_probability("Dropout", "p", p)
 
     def forward(self, input):
         return F.dropout(input, self.p, self.training)

@@ -13,7 +13,6 @@ from collections import OrderedDict
 import numpy as np
 
 from .. import autograd
-from ..backends import get_backend
 from ..tensor import Tensor, as_dtype
 
 
@@ -150,20 +149,19 @@ class Module:
         """Move parameters and buffers to ``device`` and/or cast floating ones to ``dtype``, in place."""
         if isinstance(device, (np.dtype, type)) and dtype is None:
             device, dtype = None, device
-        backend = get_backend(device) if device is not None else None
         dtype = as_dtype(dtype) if dtype is not None else None
         for module in self.modules():
             for table in (module._parameters, module._buffers):
                 for name, t in table.items():
                     if t is None:
                         continue
-                    data = t.data
-                    if dtype is not None and data.dtype.kind == "f":
-                        data = data.astype(dtype)
-                    if backend is not None and backend is not t._backend:
-                        data = backend.asarray(t._backend.to_host(data))
-                        t._backend = backend
-                    t.data = data
+                    with autograd.no_grad():
+                        data = t.detach()
+                        if dtype is not None and data.dtype.kind == "f":
+                            data = data.to(dtype=dtype)
+                        if device is not None:
+                            data = data.to(device)
+                    t.set_(data)
                     if t.grad is not None:
                         t.grad = None
         return self
@@ -215,7 +213,7 @@ class Module:
             raise ValueError(f"load_state_dict for {type(self).__name__}: size mismatch for " + "; ".join(mismatches))
         for key, array in values.items():
             target = own[key]
-            target.data = target._backend.asarray(array.astype(target.dtype, copy=False))
+            target.set_(Tensor(array.astype(target.dtype, copy=False), device=target.device))
         return {"missing_keys": missing, "unexpected_keys": unexpected}
 
     # -------------------------------------------------------------------- repr

@@ -15,7 +15,8 @@ Three implementations compute the same function (``impl=`` or
 
 * ``"fused"`` (default): ONE op per layer and direction for the whole
   sequence (``RNNSequenceFn`` / ``LSTMSequenceFn`` / ``GRUSequenceFn``);
-* ``"cell"``: a loop over the fused one-step ops;
+* ``"fused_step"``: a loop over the fused one-step ops (``"cell"``, its old
+  name, still works and warns);
 * ``"composed"``: a loop over cells made of primitive ops.
 
 In the two loops every time step runs inside
@@ -30,9 +31,10 @@ import math
 import warnings
 
 from .. import autograd
+from ..checks import check_int, check_probability
 from ..functions import cat, stack
-from ..tensor import Tensor
-from .fused_rnn import GRUSequenceFn, LSTMSequenceFn, RNNSequenceFn
+from ..ops.rnn import GRUSequenceFn, LSTMSequenceFn, RNNSequenceFn
+from . import functional as F
 from .module import Module
 from .rnn_cells import (
     GRUCell, LSTMCell, RNNCell, _check_impl, check_sizes, check_tensor, get_rnn_impl, gru_cell, lstm_cell,
@@ -57,10 +59,8 @@ class RNNBase(Module):
         super().__init__()
         name = type(self).__name__
         check_sizes(name, input_size, hidden_size)
-        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers <= 0:
-            raise ValueError(f"{name}: num_layers must be a positive integer, got {num_layers!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
-            raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        check_int(name, "num_layers", num_layers, minimum=1)
+        check_probability(name, "dropout", dropout)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
                 f"{name}: dropout={dropout} is applied between stacked layers only, so it has no effect "
@@ -69,7 +69,7 @@ class RNNBase(Module):
                 stacklevel=3,
             )
         if impl is not None:
-            _check_impl(impl, name)
+            impl = _check_impl(impl, name)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -203,7 +203,7 @@ class RNNBase(Module):
                     store.append(value)
             x = outputs[0] if D == 1 else cat(outputs, dim=2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = self._dropout(x)
+                x = F.dropout(x, self.dropout, training=True)
         finals = [stack(values, dim=0) for values in finals]
         if unbatched:
             x = x[:, 0]
@@ -215,8 +215,7 @@ class RNNBase(Module):
     def _initial(self, state, index, x):
         if state is not None:
             return state[index]
-        backend = x._backend
-        return Tensor._make(backend.xp.zeros((x.shape[1], self.hidden_size), dtype=x.dtype), backend)
+        return x.new_zeros(x.shape[1], self.hidden_size)
 
     def _loop(self, x, states, layer, direction, impl):
         """One direction of one layer as a loop of cell steps; returns (output (T, B, H), *final states)."""
@@ -231,14 +230,6 @@ class RNNBase(Module):
                 states = self._step(x_t, states, weights, step_impl)
             outputs[t] = states[0]
         return (stack(outputs, dim=0), *states)
-
-    def _dropout(self, x):
-        """Zero each element with probability p and scale the rest by 1/(1-p) (a mask from the device RNG)."""
-        backend = x._backend
-        keep = backend.rand(x.shape, x.dtype) >= self.dropout
-        scale = 0.0 if self.dropout >= 1 else 1.0 / (1.0 - self.dropout)
-        mask = keep.astype(x.dtype) * scale
-        return x * Tensor._make(mask, backend)
 
     def _sequence(self, x, states, weights, layer, direction):
         raise NotImplementedError

@@ -6,13 +6,14 @@ Every cell has two implementations that compute the same function:
   (the intermediate tensors are named ``"i"``, ``"f"``, ``"g"``, ``"o"``,
   ``"r"``, ``"z"``, ``"n"``, ``"c"``, ``"h"``) — for reading and teaching;
 * **fused**: ONE op per step with a hand-written backward
-  (:mod:`tinygrad_rnn.nn.fused_rnn`) — small graphs, fast.
+  (:mod:`tinygrad_rnn.ops.rnn`) — small graphs, fast.
 
 Fused is the default. Choose per module with ``impl="composed"`` (or by
 setting ``module.impl``), or for every module left at ``impl=None`` with
 ``set_rnn_impl("composed")`` or ``with rnn_impl("composed"): ...``. The
-sequence layers (``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``) also accept ``"cell"``:
-a loop over the fused per-step ops instead of their default whole-sequence op.
+sequence layers (``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``) also accept ``"fused_step"``:
+a loop over the fused per-step ops instead of their default whole-sequence op
+(``"cell"``, its old name, still works and warns).
 
 Parameters use PyTorch's names, shapes and gate order, and PyTorch's
 initialisation U(-1/√H, 1/√H) drawn from the CPU generator, so weights move
@@ -22,20 +23,34 @@ to and from ``torch.nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` through
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import contextmanager
 
 from .. import autograd
+from ..checks import check_int
 from ..backends import get_backend
 from ..tensor import Tensor, float32
-from .fused_rnn import GRUCellFn, LSTMCellFn, RNNCellFn
+from ..ops.rnn import GRUCellFn, LSTMCellFn, RNNCellFn
+from . import functional as F
 from .module import Module, Parameter
 
-#: the implementations a sequence layer accepts (a cell treats "cell" as "fused")
-RNN_IMPLS = ("fused", "cell", "composed")
+#: the implementations a sequence layer accepts (a cell treats "fused_step" as "fused")
+RNN_IMPLS = ("fused", "fused_step", "composed")
+#: old names that still work, with a warning
+_RENAMED = {"cell": "fused_step"}
 _GLOBAL_IMPL = ["fused"]
 
 
 def _check_impl(impl, where):
+    """``impl`` checked against :data:`RNN_IMPLS` (an old name is translated, with a FutureWarning)."""
+    if impl in _RENAMED:
+        warnings.warn(
+            f'{where}: impl="{impl}" is now called "{_RENAMED[impl]}" (one fused op per time step); '
+            "the old name will go away",
+            FutureWarning,
+            stacklevel=autograd.user_stacklevel(),
+        )
+        return _RENAMED[impl]
     if impl not in RNN_IMPLS:
         raise ValueError(f"{where}: impl must be one of {', '.join(repr(i) for i in RNN_IMPLS)}, got {impl!r}")
     return impl
@@ -45,7 +60,7 @@ def set_rnn_impl(impl: str) -> None:
     """Choose the implementation of every recurrent module created with ``impl=None`` (the default).
 
     ``"fused"`` (default): one op per sequence (layers) or per step (cells);
-    ``"cell"``: layers loop over the fused per-step cell op; ``"composed"``:
+    ``"fused_step"``: layers loop over the fused per-step cell op; ``"composed"``:
     loops over cells built from primitive ops (the most detailed graph).
     """
     _GLOBAL_IMPL[0] = _check_impl(impl, "set_rnn_impl")
@@ -74,10 +89,6 @@ def uniform_parameter(shape, bound) -> Parameter:
 
 
 # --------------------------------------------------------------------------- composed cells
-def _affine(x, weight, bias):
-    out = x.matmul(weight.T)
-    return out if bias is None else out + bias
-
 
 def _named(t, name):
     t.name = name
@@ -86,14 +97,14 @@ def _named(t, name):
 
 def rnn_cell_composed(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """h' = act(W_ih x + b_ih + W_hh h + b_hh) from primitive ops; x (B, I), h (B, H)."""
-    pre = _affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh)
+    pre = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
     return _named(pre.tanh() if nonlinearity == "tanh" else pre.relu(), "h")
 
 
 def lstm_cell_composed(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_ch=None, coupled=False):
     """One LSTM step from primitive ops (equations on :class:`LSTMCell`); returns (h', c')."""
     H = h.shape[-1]
-    gates = _named(_affine(x, w_ih, b_ih) + _affine(h, w_hh, b_hh), "gates")
+    gates = _named(F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh), "gates")
     f_pre, g_pre, o_pre = gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
     if w_ch is not None:
         f_pre = f_pre + w_ch[H : 2 * H] * c
@@ -117,8 +128,8 @@ def lstm_cell_composed(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_ch=None, cou
 def gru_cell_composed(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step from primitive ops (equations on :class:`GRUCell`); returns h'."""
     H = h.shape[-1]
-    gi = _affine(x, w_ih, b_ih)
-    gh = _affine(h, w_hh, b_hh)
+    gi = F.linear(x, w_ih, b_ih)
+    gh = F.linear(h, w_hh, b_hh)
     r = _named((gi[:, :H] + gh[:, :H]).sigmoid(), "r")
     z = _named((gi[:, H : 2 * H] + gh[:, H : 2 * H]).sigmoid(), "z")
     n = _named((gi[:, 2 * H :] + r * gh[:, 2 * H :]).tanh(), "n")
@@ -158,16 +169,15 @@ def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, impl="fused"):
 
 # --------------------------------------------------------------------------- checks shared with the layers
 def check_sizes(where, input_size, hidden_size):
-    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+    check_int(where, "input_size", input_size, minimum=1)
+    check_int(where, "hidden_size", hidden_size, minimum=1)
 
 
 def check_tensor(where, what, value, like):
     """``value`` must be a Tensor on ``like``'s device and of its dtype (the parameters')."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{where}: expected {what} to be a Tensor, got {type(value).__name__}")
-    if value._backend is not like._backend:
+    if value.device != like.device:
         raise RuntimeError(
             f"{where}: {what} is on {value.device} but the parameters are on {like.device}; "
             f"move one of them with .to(device)"
@@ -195,7 +205,7 @@ class _CellBase(Module):
         name = type(self).__name__
         check_sizes(name, input_size, hidden_size)
         if impl is not None:
-            _check_impl(impl, name)
+            impl = _check_impl(impl, name)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bool(bias)
@@ -232,7 +242,7 @@ class _CellBase(Module):
         """A given state checked against (B, H) (or (H,) unbatched), or zeros."""
         name = type(self).__name__
         if state is None:
-            return Tensor._make(like._backend.xp.zeros((batch, self.hidden_size), dtype=like.dtype), like._backend)
+            return like.new_zeros(batch, self.hidden_size)
         check_tensor(name, what, state, self.weight_ih)
         expected = (self.hidden_size,) if unbatched else (batch, self.hidden_size)
         if state.shape != expected:

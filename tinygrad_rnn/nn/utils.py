@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..autograd import no_grad
 from ..functions import cat
 from ..tensor import Tensor
 
@@ -40,13 +41,13 @@ def _number(value, op, arg) -> float:
     raise TypeError(f"{op}: {arg} must be a number, got {value!r}")
 
 
-def _grad_norm_power(xp, g, norm_type):
+def _grad_norm_power(g, norm_type):
     """Σ|g|^p for a finite p, or max|g| for p = inf (one partial norm, on g's device)."""
     if math.isinf(norm_type):
-        return xp.abs(g).max() if g.size else xp.zeros((), dtype=g.dtype)
+        return g.abs().amax() if g.numel() else g.new_zeros(())
     if norm_type == 2:
         return (g * g).sum()
-    return (xp.abs(g) ** norm_type).sum()
+    return (g.abs() ** norm_type).sum()
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False) -> Tensor:
@@ -67,31 +68,32 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return Tensor(0.0)
-    backend = grads[0]._backend
-    total = None
-    for g in grads:
-        if g._backend is not backend:
+    dtype, device = grads[0].dtype, grads[0].device
+    with no_grad():
+        total = None
+        for g in grads:
+            if g.device != device:
+                raise RuntimeError(
+                    f"clip_grad_norm_: gradients are on {device} and {g.device}; clip each device separately"
+                )
+            part = _grad_norm_power(g, norm_type).to(dtype=dtype)
+            if total is None:
+                total = part
+            elif math.isinf(norm_type):
+                total = total.maximum(part)
+            else:
+                total = total + part
+        if not math.isinf(norm_type):
+            total = total ** (1.0 / norm_type)
+        if error_if_nonfinite and not math.isfinite(float(total)):
             raise RuntimeError(
-                f"clip_grad_norm_: gradients are on {backend.device} and {g.device}; clip each device separately"
+                f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite "
+                f"({float(total)}); pass error_if_nonfinite=False to clip anyway"
             )
-        part = _grad_norm_power(backend.xp, g.data, norm_type)
-        if total is None:
-            total = part.astype(grads[0].dtype)
-        elif math.isinf(norm_type):
-            total = backend.xp.maximum(total, part.astype(total.dtype))
-        else:
-            total = total + part.astype(total.dtype)
-    if not math.isinf(norm_type):
-        total = total ** (1.0 / norm_type)
-    if error_if_nonfinite and not bool(backend.xp.isfinite(total)):
-        raise RuntimeError(
-            f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is non-finite ({float(total)}); "
-            "pass error_if_nonfinite=False to clip anyway"
-        )
-    coefficient = backend.xp.minimum(max_norm / (total + 1e-6), 1.0)
-    for g in grads:
-        g.data *= coefficient.astype(g.dtype)
-    return Tensor._make(backend.xp.asarray(total), backend)
+        coefficient = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.data *= coefficient.data.astype(g.dtype)
+    return total
 
 
 def clip_grad_value_(parameters, clip_value) -> None:
@@ -144,7 +146,7 @@ def vector_to_parameters(vec, parameters) -> None:
         raise ValueError(f"vector_to_parameters: vec has {vec.numel()} elements, the parameters need {needed}")
     start = 0
     for p in params:
-        if vec._backend is not p._backend:
+        if vec.device != p.device:
             raise RuntimeError(f"vector_to_parameters: vec is on {vec.device} but a parameter is on {p.device}")
         size = p.numel()
         p.data[...] = vec.data[start : start + size].reshape(p.shape).astype(p.dtype, copy=False)

@@ -28,7 +28,7 @@ class Adagrad(Optimizer):
         state["sum"] = self._buffer(p, float(group["initial_accumulator_value"]))
 
     def _update(self, p, grad, state, group):
-        xp = p._backend.xp
+        xp = p.backend.xp
         lr, decay, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
         state["step"] += 1
         if decay:

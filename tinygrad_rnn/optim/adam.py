@@ -35,7 +35,7 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = self._buffer(p)
 
     def _update(self, p, grad, state, group):
-        xp = p._backend.xp
+        xp = p.backend.xp
         lr, eps, decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
         state["step"] += 1

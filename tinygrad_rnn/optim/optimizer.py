@@ -4,7 +4,7 @@ A subclass gives its defaults to ``__init__`` and implements
 ``_init_state(p, state, group)`` (allocate its buffers the first time ``p``
 has a gradient) and ``_update(p, grad, state, group)`` (change ``p.data`` in
 place from the raw gradient array). Updates work on raw NumPy/CuPy arrays
-through ``p._backend.xp``, so they record nothing on the tape.
+through ``p.backend.xp``, so they record nothing on the tape.
 """
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                if p.grad._backend is not p._backend or p.grad.shape != p.shape:
+                if p.grad.device != p.device or p.grad.shape != p.shape:
                     raise RuntimeError(
                         f"{type(self).__name__}.step: a gradient of shape {p.grad.shape} on {p.grad.device} does not "
                         f"match its parameter of shape {p.shape} on {p.device}"
@@ -126,7 +126,7 @@ class Optimizer:
     @staticmethod
     def _buffer(p, fill=0.0):
         """A state buffer shaped like ``p``, on its device and of its dtype."""
-        return Tensor._make(p._backend.xp.full(p.shape, fill, dtype=p.dtype), p._backend)
+        return p.new_full(p.shape, fill)
 
     # ------------------------------------------------------------- state dicts
     def state_dict(self) -> dict:
@@ -211,7 +211,7 @@ def _state_value(value, p, key, index, optimizer):
         )
     if array.dtype.kind == "f":
         array = array.astype(p.dtype)
-    return Tensor._make(p._backend.asarray(array.copy()), p._backend)
+    return Tensor(array.copy(), device=p.device)
 
 
 def check_hyperparameter(optimizer, name, value, low=0.0, high=None):

@@ -29,7 +29,7 @@ class RMSprop(Optimizer):
             state["grad_avg"] = self._buffer(p)
 
     def _update(self, p, grad, state, group):
-        xp = p._backend.xp
+        xp = p.backend.xp
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
         decay, momentum = float(group["weight_decay"]), float(group["momentum"])
         state["step"] += 1

@@ -26,7 +26,7 @@ class SGD(Optimizer):
             state["momentum_buffer"] = None
 
     def _update(self, p, grad, state, group):
-        xp = p._backend.xp
+        xp = p.backend.xp
         lr, momentum, decay = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
         if decay:
             direction = xp.multiply(p.data, decay)

@@ -2,10 +2,10 @@
 
 ``draw_graph(output)`` draws every op clustered by module and time step;
 ``mode="folded"`` draws each recurrent layer once with its recurrence;
-``show_grads=True`` shades the graph by gradient norm after ``backward()``;
-``build_lecture_graph(kind)`` draws the lecture's architectures from tiny real models.
+``show_grads=True`` shades the graph by gradient norm after ``backward()``.
+The lecture's architectures, built from tiny real models and drawn with it,
+are in ``tinygrad_rnn.lecture_graphs`` (``tinygrad-rnn graph KIND``).
 """
 from .draw import draw_graph
-from .lecture_graphs import build_lecture_graph
 
-__all__ = ["draw_graph", "build_lecture_graph"]
+__all__ = ["draw_graph"]

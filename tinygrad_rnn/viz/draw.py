@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 
+from ..checks import check_int
 from .budget import collapse
 from .emit import to_digraph
 from .folded import fold
@@ -47,8 +48,7 @@ def draw_graph(
         raise ValueError(f"draw_graph: mode must be 'unrolled' or 'folded', got {mode!r}")
     if rankdir not in _RANKDIRS:
         raise ValueError(f"draw_graph: rankdir must be one of {', '.join(_RANKDIRS)}, got {rankdir!r}")
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
-        raise ValueError(f"draw_graph: max_nodes must be a positive int, got {max_nodes!r}")
+    check_int("draw_graph", "max_nodes", max_nodes, minimum=1)
     if model is not None and not hasattr(model, "named_parameters"):
         raise TypeError(f"draw_graph: model must be a Module, got {type(model).__name__}")
     roots = flatten_roots(root)

@@ -1,9 +1,10 @@
 """Gradient norms for ``show_grads=True``, and the log scale they are shaded on.
 
 Ops created inside ``tinygrad_rnn.retain_grads()`` keep their output
-gradients (``out_grads``) after ``backward()``; leaves have ``.grad``; tensors
-marked with ``retain_grad()`` have theirs too; a fused sequence op keeps
-``step_grad_norms``, the norm of dL/dh_t at each step. Anything else was not
+gradients (``fn.trace.out_grads``; None for an output nobody used) after
+``backward()``; leaves have ``.grad``; tensors marked with ``retain_grad()``
+have theirs too; a fused sequence op keeps ``fn.trace.step_grad_norms``, the
+norm of dL/dh_t at each step. Anything else was not
 kept, and the drawing says so.
 """
 from __future__ import annotations
@@ -30,9 +31,9 @@ class GradNorms:
         if key in self._cache:
             return self._cache[key]
         norm = None
-        grads = fn.out_grads
-        if grads is not None and index < len(grads) and grads[index] is not None:
-            norm = _norm(fn.backend, grads[index])
+        grads = fn.trace.out_grads
+        if grads is not None and index < len(grads):
+            norm = 0.0 if grads[index] is None else _norm(fn.backend, grads[index])
         elif fn.retained and index in fn.retained:
             tensor = fn.retained[index]()
             if tensor is not None and tensor.grad is not None:
@@ -43,7 +44,7 @@ class GradNorms:
     def outputs(self, fn):
         """The norm of all of ``fn``'s output gradients together (None when any was not kept)."""
         total = 0.0
-        for i in range(len(fn.out_meta)):
+        for i in range(fn.outputs):
             norm = self.output(fn, i)
             if norm is None:
                 return None
@@ -60,7 +61,7 @@ class GradNorms:
     @staticmethod
     def steps(fn):
         """A fused sequence op's per-step ‖dL/dh_t‖ (by time step), or None."""
-        norms = getattr(fn, "step_grad_norms", None)
+        norms = fn.trace.step_grad_norms
         if not norms:
             return None
         return [float(x) for x in norms]

@@ -3,7 +3,7 @@
 Parameters are named as ``named_parameters()`` names them (``encoder.weight_ih_l0``),
 found from the outermost module recorded in the ops' scopes or from an explicit
 ``model=``; tensors named ``h``/``c`` (by the layer, by an op's
-``output_names``, or by the user) are recurrent state.
+``Function.output_names``, or by the user) are recurrent state.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class Names:
         self.params = {}
         roots = [model] if model is not None else []
         for fn in functions:
-            for scope in fn.scope.chain() if fn.scope is not None else ():
+            for scope in fn.trace.scope.chain() if fn.trace.scope is not None else ():
                 if scope.module is not None:
                     if all(scope.module is not r for r in roots):
                         roots.append(scope.module)

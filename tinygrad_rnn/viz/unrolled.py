@@ -131,10 +131,12 @@ class _Builder:
         nodes, notes = [], []
         for i, link in enumerate(fn.next):
             if link is None:
-                const = fn.constants[i]
-                if const is None or const.ndim == 0:
-                    if const is not None:
-                        notes.append(scalar_text(const))
+                const = fn.trace.constant(i)
+                if const is None:  # released after backward() and no longer held by anyone
+                    shape, dtype = fn.in_meta[i]
+                    nodes.append(self.tensor_node("input", "input", cluster, shape, dtype, sig="leaf:input"))
+                elif const.ndim == 0:
+                    notes.append(scalar_text(const))
                     nodes.append(None)
                 else:
                     nodes.append(self.leaf(const, cluster))
@@ -145,8 +147,9 @@ class _Builder:
         return nodes, notes
 
     def output_name(self, fn, index):
-        if fn.out_names and index in fn.out_names:
-            return fn.out_names[index]
+        names = fn.trace.names
+        if names and index in names:
+            return names[index]
         if fn.output_names and index < len(fn.output_names):
             return fn.output_names[index]
         return None
@@ -158,7 +161,7 @@ class _Builder:
         if name is None and root is None:
             self.values[(id(fn), index)] = producer
             return producer
-        shape, dtype = fn.out_meta[index]
+        shape, dtype = fn.trace.out_meta[index]
         state = state_role(name)
         if root is not None:
             role = "loss" if all(n == 1 for n in shape) else state or "output"
@@ -176,24 +179,24 @@ class _Builder:
 
     # --------------------------------------------------------------------- ops
     def op(self, fn):
-        cluster = self.clusters.of(fn.scope)
-        if fn.fused and getattr(fn, "steps", None) is not None:
+        cluster = self.clusters.of(fn.trace.scope)
+        if fn.draw_as == "sequence":
             return self.sequence(fn, cluster)
         sources, notes = self.sources(fn, cluster)
-        if fn.fused and getattr(fn, "cell", None) is not None:
+        if fn.draw_as == "cell":
             return self.fused_cell(fn, cluster, sources)
         details = []
         if self.show_shapes:
-            details.append(", ".join(shape_text(s, d) for s, d in fn.out_meta))
+            details.append(", ".join(shape_text(s, d) for s, d in fn.trace.out_meta))
         details.extend(f"const {note}" for note in notes)
-        role = "fused" if fn.fused else "op"
+        role = "op"
         node = self.drawing.add_node(Node("op", role, fn.name, cluster, details, sig=f"op:{fn.name}", ops=1))
         if self.norms is not None:
             node.wants_grad, node.grad = True, self.norms.outputs(fn)
         for src in sources:
             self.drawing.connect(src, node)
         self.inputs[node] = sources
-        for i in range(len(fn.out_meta)):
+        for i in range(fn.outputs):
             self.value_node(fn, i, node, cluster)
 
     def fused_cell(self, fn, cluster, sources):
@@ -207,7 +210,7 @@ class _Builder:
                         self.norms is not None)
         if outs["h"].kind == "fused":
             self.inputs[outs["h"]] = sources
-        for i, default in enumerate(("h", "c")[: len(fn.out_meta)]):
+        for i, default in enumerate(("h", "c")[: fn.outputs]):
             name = self.output_name(fn, i) or default
             self.value_node(fn, i, outs[default] or outs["h"], cluster, name=name, role=state_role(name) or "hidden")
 
@@ -221,7 +224,7 @@ class _Builder:
         params = sources[1 + n :]
         layers = self.clusters.layers(cluster, fn.layer, fn.direction)
         x_shape, x_dtype = fn.in_meta[0]
-        h_shape, h_dtype = fn.out_meta[1]
+        h_shape, h_dtype = fn.trace.out_meta[1]
         x_role = "input" if x is not None and x.role == "input" else "tensor"
         steps = range(fn.steps)
         if is_reverse(fn.direction):
@@ -243,7 +246,7 @@ class _Builder:
                 h.grad = step_norms[t] if step_norms is not None and t < len(step_norms) else None
             self.drawing.connect(outs["h"], h)
             if n == 2:
-                c = self.tensor_node("c", "cell", step, fn.out_meta[2][0], fn.out_meta[2][1], sig="tensor:c_t")
+                c = self.tensor_node("c", "cell", step, fn.trace.out_meta[2][0], fn.trace.out_meta[2][1], sig="tensor:c_t")
                 c.sub = True
                 c.wants_grad = self.norms is not None
                 self.drawing.connect(outs["c"], c)
@@ -251,7 +254,7 @@ class _Builder:
             if edge is not None:
                 edge.grad, edge.label = output.grad, f"<y<sub>{t}</sub>>"
         for i, node in ((1, h), (2, c)):
-            if i < len(fn.out_meta):
+            if i < fn.outputs:
                 self.values[(id(fn), i)] = node
                 if (id(fn), i) in self.roots:
                     node.root = True

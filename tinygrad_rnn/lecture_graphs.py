@@ -2,7 +2,8 @@
 
 ``build_lecture_graph(kind)`` builds a small model of one of the classic
 shapes, runs it on random data (and ``backward()`` when ``grads=True``), and
-returns ``draw_graph`` of its loss:
+returns ``draw_graph`` of its loss. It builds models, so it lives beside the
+CLI (``tinygrad-rnn graph KIND``), not in ``viz/``, which only draws:
 
 * ``many-to-many``: an RNN reads x_1..x_T and a Linear head gives y_t at every step;
 * ``many-to-one``: the head reads only the last hidden state (sequence classification);
@@ -14,13 +15,14 @@ returns ``draw_graph`` of its loss:
 """
 from __future__ import annotations
 
-from .. import autograd
-from ..factories import manual_seed, randn, zeros
-from ..functions import cat, stack
-from ..nn import (
+from . import autograd
+from .checks import check_int
+from .factories import manual_seed, randn, zeros
+from .functions import cat, stack
+from .nn import (
     GRU, LSTM, RNN, AdditiveAttention, GRUCell, LSTMCell, Linear, Module, MSELoss, RNNCell,
 )
-from .draw import draw_graph
+from .viz import draw_graph
 
 KINDS = ("many-to-many", "many-to-one", "one-to-many", "seq2seq", "attention", "bidirectional", "stacked")
 CELLS = ("rnn", "lstm", "gru")
@@ -143,8 +145,7 @@ def build_lecture_graph(kind, steps=4, cell="rnn", mode="unrolled", grads=False,
         raise ValueError(f"build_lecture_graph: kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if cell not in CELLS:
         raise ValueError(f"build_lecture_graph: cell must be one of {', '.join(CELLS)}, got {cell!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"build_lecture_graph: steps must be a positive int, got {steps!r}")
+    check_int("build_lecture_graph", "steps", steps, minimum=1)
     manual_seed(seed)
     model, inputs = _model_and_inputs(kind, cell, steps, impl)
     with autograd.retain_grads() if grads else autograd.enable_grad():

@@ -11,9 +11,9 @@ The whole-sequence ops (``RNNSequenceFn``, ``LSTMSequenceFn``,
 * the input projection of all steps as ONE matmul ``(T*B, I) @ W_ihᵀ``;
 * per step, one recurrent matmul ``h_{t-1} @ W_hhᵀ`` written into a
   preallocated buffer, and one pointwise update (activations, cell state,
-  hidden state) written into preallocated buffers — NumPy ufuncs with
-  ``out=`` (:class:`ReferencePointwise`), or a single CUDA kernel on CuPy
-  (``backends/rnn_kernels_cupy.py``), chosen by :func:`pointwise_kernels`;
+  hidden state) written into preallocated buffers by the backend's gate
+  kernels (``Backend.rnn_kernels()``: NumPy ufuncs with ``out=`` in
+  ``backends/rnn_kernels_numpy.py``, a single CUDA kernel on CuPy);
 * a backward (BPTT) that walks the steps in reverse with one matmul and one
   pointwise update per step, then gets every weight gradient as ONE matmul
   over all steps, e.g. ``dW_hh = dGatesᵀ @ H_prev`` with ``(G*H, T*B) @ (T*B, H)``.
@@ -24,6 +24,10 @@ They save only what BPTT needs: the hidden states of all steps (``h_0 ..
 h_T``), the activated gates, and for the LSTM the cell states, for the GRU
 the recurrent part of the candidate (``W_hn h + b_hn``).
 
+The three whole-sequence ops share one backward (:class:`FusedSequence`),
+which also declares what the graph renderer reads off them; the three
+per-step ops share :class:`FusedCell`.
+
 State buffers ``hs`` (and ``cs``) have ``T + 1`` rows: the forward direction
 reads ``h_{t-1}`` from row ``t`` and writes ``h_t`` to row ``t + 1``; the
 reverse direction walks ``t = T-1 .. 0``, reads row ``t + 1`` and writes row
@@ -32,218 +36,6 @@ reverse direction walks ``t = T-1 .. 0``, reads row ``t + 1`` and writes row
 from __future__ import annotations
 
 from ..autograd import Function
-
-
-# --------------------------------------------------------------------------- pointwise updates
-def _sigmoid_(xp, a):
-    """σ(a) in place, as (1 + tanh(a/2)) / 2: finite for any a, and the same formula as the Sigmoid op."""
-    xp.multiply(a, 0.5, out=a)
-    xp.tanh(a, out=a)
-    xp.multiply(a, 0.5, out=a)
-    xp.add(a, 0.5, out=a)
-
-
-class ReferencePointwise:
-    """The pointwise gate updates of one time step, as ufuncs writing into given buffers (``out=``).
-
-    This is the reference implementation, used on NumPy and on any backend
-    whose array module has NumPy's API; ``backends/rnn_kernels_cupy.py`` has
-    the same methods as single CUDA kernels. Arguments are the arrays of one
-    step: gate blocks are ``(B, G*H)`` in PyTorch's gate order, states
-    ``(B, H)``; ``tmp`` is a ``(B, H)`` scratch buffer. ``dout_t`` (the
-    gradient of the layer output at this step) may be None.
-    """
-
-    def __init__(self, xp):
-        self.xp = xp
-        self._gate_rows = {}
-
-    # -- Elman RNN
-    def rnn_forward(self, pre, rec, h, relu):
-        """h = act(pre + rec), written into ``h``."""
-        xp = self.xp
-        xp.add(pre, rec, out=h)
-        if relu:
-            xp.maximum(h, 0, out=h)
-        else:
-            xp.tanh(h, out=h)
-
-    def rnn_backward_prepare(self, h, dpre, relu):
-        """act'(h) for a block of steps, (K, B, H), into ``dpre`` in one vectorised pass, so that
-        :meth:`rnn_backward` is a single multiply per step."""
-        xp = self.xp
-        if relu:
-            xp.sign(h, out=dpre)  # h >= 0, so sign(h) is the step function h > 0
-        else:
-            xp.multiply(h, h, out=dpre)
-            xp.subtract(1, dpre, out=dpre)
-
-    def rnn_backward(self, dh, dout_t, h, dpre, relu):
-        """dpre = (dh + dout_t) ⊙ act'(h), where ``dpre`` holds act'(h) from :meth:`rnn_backward_prepare`;
-        ``dh`` is overwritten."""
-        if dout_t is not None:
-            dh += dout_t
-        dpre *= dh
-
-    # -- LSTM
-    def lstm_forward(self, gates, rec, c_prev, c, h, w_ch, coupled, tmp):
-        """Activate ``gates`` (pre-activations, in place), write c_t into ``c`` and h_t into ``h``."""
-        xp = self.xp
-        H = c.shape[-1]
-        gates += rec
-        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-        if w_ch is None:
-            # all four gates in three passes over whole contiguous rows (a column slice is a slow
-            # strided view): σ(a) = tanh(a/2)/2 + 1/2 for i, f, o and tanh(a) for g, the same formulas
-            scale, shift = self._gate_scale(H, gates.dtype)
-            gates *= scale
-            xp.tanh(gates, out=gates)
-            gates *= scale
-            gates += shift
-        else:
-            xp.multiply(c_prev, w_ch[:H], out=tmp)
-            i += tmp
-            xp.multiply(c_prev, w_ch[H : 2 * H], out=tmp)
-            f += tmp
-            _sigmoid_(xp, gates[:, : 2 * H])  # i and f together
-            xp.tanh(g, out=g)
-        if coupled:  # c = f c_prev + (1 - f) g = g + f (c_prev - g)
-            i[...] = 0  # the input gate is 1 - f and is not stored here
-            xp.subtract(c_prev, g, out=c)
-            c *= f
-            c += g
-        else:
-            xp.multiply(f, c_prev, out=c)
-            xp.multiply(i, g, out=tmp)
-            c += tmp
-        if w_ch is not None:
-            xp.multiply(c, w_ch[2 * H :], out=tmp)
-            o += tmp
-            _sigmoid_(xp, o)
-        xp.tanh(c, out=h)
-        h *= o
-
-    def _gate_scale(self, H, dtype):
-        """(scale, shift) rows for the gates i, f, g, o: (½, ½, 1, ½) and (½, ½, 0, ½), each repeated H times."""
-        key = (H, dtype)
-        rows = self._gate_rows.get(key)
-        if rows is None:
-            scale = self.xp.full((4 * H,), 0.5, dtype=dtype)
-            scale[2 * H : 3 * H] = 1
-            shift = scale.copy()
-            shift[2 * H : 3 * H] = 0
-            rows = self._gate_rows[key] = (scale, shift)
-        return rows
-
-    def lstm_backward(self, dh, dout_t, dc, gates, c_prev, c, w_ch, coupled, dgates, dc_prev, tmp):
-        """Pre-activation gradients into ``dgates`` and dL/dc_{t-1} into ``dc_prev``; ``dh`` is overwritten."""
-        xp = self.xp
-        H = c.shape[-1]
-        if dout_t is not None:
-            dh += dout_t
-        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-        di, df, dg, do = dgates[:, :H], dgates[:, H : 2 * H], dgates[:, 2 * H : 3 * H], dgates[:, 3 * H :]
-        total = dc_prev  # first holds dL/dc_t (all paths), then becomes dL/dc_{t-1}
-        xp.tanh(c, out=tmp)
-        xp.multiply(dh, tmp, out=do)  # dL/do
-        xp.multiply(tmp, tmp, out=total)
-        xp.subtract(1, total, out=total)
-        total *= o
-        total *= dh
-        total += dc  # dL/dc_t = dc_next + dh ⊙ o ⊙ (1 - tanh²c)
-        xp.subtract(1, o, out=tmp)
-        tmp *= o
-        do *= tmp  # through σ
-        if w_ch is not None:
-            xp.multiply(do, w_ch[2 * H :], out=tmp)
-            total += tmp
-        if coupled:
-            xp.subtract(c_prev, g, out=df)
-            df *= total
-            xp.subtract(1, f, out=dg)
-            dg *= total
-            di[...] = 0
-        else:
-            xp.multiply(total, g, out=di)
-            xp.multiply(total, i, out=dg)
-            xp.multiply(total, c_prev, out=df)
-            xp.subtract(1, i, out=tmp)
-            tmp *= i
-            di *= tmp
-        xp.subtract(1, f, out=tmp)
-        tmp *= f
-        df *= tmp
-        xp.multiply(g, g, out=tmp)
-        xp.subtract(1, tmp, out=tmp)
-        dg *= tmp
-        total *= f  # now dL/dc_{t-1} through the cell update
-        if w_ch is not None:
-            xp.multiply(di, w_ch[:H], out=tmp)
-            total += tmp
-            xp.multiply(df, w_ch[H : 2 * H], out=tmp)
-            total += tmp
-
-    # -- GRU
-    def gru_forward(self, gates, rec, b_hh, h_prev, h, hn):
-        """``gates`` holds W_i x + b_i and becomes (r, z, n); ``hn`` gets W_hn h + b_hn; h_t into ``h``."""
-        xp = self.xp
-        H = h.shape[-1]
-        if b_hh is not None:
-            rec += b_hh
-        gates[:, : 2 * H] += rec[:, : 2 * H]
-        _sigmoid_(xp, gates[:, : 2 * H])
-        r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
-        hn[...] = rec[:, 2 * H :]
-        xp.multiply(r, hn, out=h)
-        n += h
-        xp.tanh(n, out=n)
-        xp.subtract(h_prev, n, out=h)  # h = n + z (h_prev - n)
-        h *= z
-        h += n
-
-    def gru_backward(self, dhz, rec, dout_t, gates, hn, h_prev, dgi, dgh, dhz_out, tmp):
-        """dL/dh_t = dhz + rec + dout_t; pre-activation grads into ``dgi`` (input side) and ``dgh``
-        (recurrent side), and the direct part of dL/dh_{t-1}, dL/dh_t ⊙ z, into ``dhz_out``."""
-        xp = self.xp
-        H = h_prev.shape[-1]
-        dh = dhz
-        dh += rec
-        if dout_t is not None:
-            dh += dout_t
-        r, z, n = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H :]
-        dr, dz, dn = dgi[:, :H], dgi[:, H : 2 * H], dgi[:, 2 * H :]
-        xp.subtract(1, z, out=dn)
-        dn *= dh
-        xp.multiply(n, n, out=tmp)
-        xp.subtract(1, tmp, out=tmp)
-        dn *= tmp
-        xp.subtract(h_prev, n, out=dz)
-        dz *= dh
-        xp.subtract(1, z, out=tmp)
-        tmp *= z
-        dz *= tmp
-        xp.multiply(dn, hn, out=dr)
-        xp.subtract(1, r, out=tmp)
-        tmp *= r
-        dr *= tmp
-        dgh[:, : 2 * H] = dgi[:, : 2 * H]
-        xp.multiply(dn, r, out=dgh[:, 2 * H :])
-        xp.multiply(dh, z, out=dhz_out)
-
-
-_REFERENCE = {}
-
-
-def pointwise_kernels(backend):
-    """The pointwise gate updates for ``backend``: its own kernels (single CUDA kernels on a CuPy device),
-    else :class:`ReferencePointwise`."""
-    kernels = backend.rnn_kernels()
-    if kernels is not None:
-        return kernels
-    reference = _REFERENCE.get(id(backend.xp))
-    if reference is None:
-        reference = _REFERENCE[id(backend.xp)] = ReferencePointwise(backend.xp)
-    return reference
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -335,7 +127,6 @@ class _GradientSums:
         self.xp, self.x2, self.w_ih = fn.xp, x2, w_ih
         self.hprev = hprev.reshape(-1, hprev.shape[-1])
         self.batch = hprev.shape[1]
-        self.x_shape = fn.x_shape
         needs = [link is not None for link in fn.next]
         self.need_dx = needs[0]
         self.need_weights = needs[first : first + 2]
@@ -374,8 +165,8 @@ class _GradientSums:
 
     @property
     def dx(self):
-        """The input's gradient in its own shape (None if not needed)."""
-        return None if self.dx_rows is None else self.dx_rows.reshape(self.x_shape)
+        """The input's gradient as rows, (T*B, I) (None if not needed)."""
+        return self.dx_rows
 
     def grads(self, bias):
         """[dW_ih, dW_hh] (+ [db_ih, db_hh] with ``bias``), None where not needed."""
@@ -385,28 +176,51 @@ class _GradientSums:
         return [*self.sums[:2], db_ih if self.need_biases[0] else None, db_hh if self.need_biases[1] else None]
 
 
-def _set_sequence_attributes(fn, cell, T, H, layer, direction):
-    """What the graph renderer reads off a whole-sequence op."""
-    fn.cell = cell
-    fn.steps = T
-    fn.hidden_size = H
-    fn.layer = layer
-    fn.direction = direction
+def _zeros_if_unused(xp, grad, like):
+    """The gradient of an output nobody used arrives as None: zeros of the state's shape."""
+    return xp.zeros(like.shape, dtype=like.dtype) if grad is None else grad
 
 
-def _norm_buffer(fn, T, dtype):
-    return fn.xp.zeros((T,), dtype=dtype) if fn.keep_grads else None
+class FusedSequence(Function):
+    """A whole layer direction over the sequence as one op: the shared backward, and what the renderer reads.
+
+    Subclasses implement ``forward`` (calling :meth:`describe`) and
+    ``backprop(dout, *dstates, norms) -> (dx rows (T*B, I), dstate_0..., dweights...)``.
+    The renderer draws the op as ``steps`` cells of kind ``cell`` (``"rnn_tanh"``,
+    ``"rnn_relu"``, ``"lstm"``, ``"gru"``) for ``layer`` and ``direction``, and,
+    inside ``retain_grads()``, shades step t by ``trace.step_grad_norms[t]``,
+    the norm of the total gradient dL/dh_t.
+    """
+
+    draw_as = "sequence"
+    cell = None
+    steps = hidden_size = layer = direction = None
+
+    def describe(self, cell, T, H, layer, direction):
+        """Record what the renderer reads (called by ``forward``)."""
+        self.cell, self.steps, self.hidden_size, self.layer, self.direction = cell, T, H, layer, direction
+
+    def backward(self, dout, *dstates):
+        norms = self.xp.zeros((self.steps,), dtype=self.saved[0].dtype) if self.trace.keep_grads else None
+        dx, *grads = self.backprop(dout, *dstates, norms=norms)
+        if norms is not None:
+            self.trace.step_grad_norms = [float(v) for v in self.backend.to_host(norms)]
+        if dx is not None:
+            dx = dx.reshape(self.steps, -1, dx.shape[-1])
+        return (dx, *grads)
 
 
-def _store_norms(fn, norms):
-    if norms is not None:
-        fn.step_grad_norms = [float(v) for v in fn.backend.to_host(norms)]
+class FusedCell(Function):
+    """One time step of a cell as one op (drawn as a cell of kind ``cell``, its gates inside)."""
+
+    draw_as = "cell"
+    cell = None
 
 
 # --------------------------------------------------------------------------- Elman RNN
 def _rnn_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
     xp = fn.xp
-    kernels = pointwise_kernels(fn.backend)
+    kernels = fn.backend.rnn_kernels()
     T, B, I = x.shape
     x2 = x.reshape(T * B, I)
     hs = _state_buffer(xp, h0, T, reverse)
@@ -421,7 +235,6 @@ def _rnn_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
         h = pre[t]
         dot(hs[t + reverse], w_hh_t, out=rec)
         update(h, rec, h, relu)
-    fn.x_shape = x.shape
     fn.save_for_backward(x2, w_ih, w_hh, hs)
     return hs
 
@@ -429,14 +242,13 @@ def _rnn_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, relu):
 def _rnn_backward(fn, dout, dh_n, reverse, relu, norms):
     x2, w_ih, w_hh, hs = fn.saved
     xp = fn.xp
-    kernels = pointwise_kernels(fn.backend)
-    T = hs.shape[0] - 1
-    B, H = dh_n.shape
+    kernels = fn.backend.rnn_kernels()
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     h_out = hs[1 - reverse : T + 1 - reverse]
     sums = _GradientSums(fn, 2, x2, hs[reverse : T + reverse], w_ih)
     steps = _block_steps(T, B, H)
-    dpre = xp.empty((steps, B, H), dtype=dh_n.dtype)
-    dh = _copy(xp, dh_n)
+    dpre = xp.empty((steps, B, H), dtype=hs.dtype)
+    dh = _copy(xp, _zeros_if_unused(xp, dh_n, hs[0]))
     dot, update = xp.dot, kernels.rnn_backward
     for start, stop in _blocks(T, steps, not reverse):
         block = dpre[: stop - start]
@@ -452,7 +264,7 @@ def _rnn_backward(fn, dout, dh_n, reverse, relu, norms):
     return (sums.dx, dh, *sums.grads(fn.bias))
 
 
-class RNNSequenceFn(Function):
+class RNNSequenceFn(FusedSequence):
     """A whole Elman RNN layer direction, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), as one op.
 
     Inputs ``(x (T, B, I), h0 (B, H), W_ih, W_hh[, b_ih, b_hh])``; outputs
@@ -460,28 +272,23 @@ class RNNSequenceFn(Function):
     backwards (output[t] is still the state after x_t).
     """
 
-    fused = True
     output_names = ("output", "h_n")
 
     def forward(self, x, h0, w_ih, w_hh, *extra, bias=True, nonlinearity="tanh", layer=0, direction=0):
         b_ih, b_hh, _ = _split_extra(extra, bias, False)
         self.bias, self.relu, self.reverse = bias, nonlinearity == "relu", int(direction)
-        _set_sequence_attributes(self, "rnn_" + nonlinearity, x.shape[0], h0.shape[-1], layer, direction)
+        self.describe("rnn_" + nonlinearity, x.shape[0], h0.shape[-1], layer, direction)
         hs = _rnn_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse, self.relu)
         T = x.shape[0]
         return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[0 if self.reverse else T])
 
-    def backward(self, dout, dh_n):
-        norms = _norm_buffer(self, self.steps, dh_n.dtype)
-        grads = _rnn_backward(self, dout, dh_n, self.reverse, self.relu, norms)
-        _store_norms(self, norms)
-        return grads
+    def backprop(self, dout, dh_n, norms):
+        return _rnn_backward(self, dout, dh_n, self.reverse, self.relu, norms)
 
 
-class RNNCellFn(Function):
+class RNNCellFn(FusedCell):
     """One Elman RNN step, h' = act(W_ih x + b_ih + W_hh h + b_hh), as one op with a hand-written backward."""
 
-    fused = True
     output_names = ("h",)
 
     def forward(self, x, h, w_ih, w_hh, *extra, bias=True, nonlinearity="tanh"):
@@ -489,7 +296,6 @@ class RNNCellFn(Function):
         self.bias, self.relu = bias, nonlinearity == "relu"
         self.cell = "rnn_" + nonlinearity
         hs = _rnn_forward(self, x[None], h, w_ih, w_hh, b_ih, b_hh, 0, self.relu)
-        self.x_shape = x.shape
         return hs[1]
 
     def backward(self, dh):
@@ -499,7 +305,7 @@ class RNNCellFn(Function):
 # --------------------------------------------------------------------------- LSTM
 def _lstm_forward(fn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, reverse, coupled):
     xp = fn.xp
-    kernels = pointwise_kernels(fn.backend)
+    kernels = fn.backend.rnn_kernels()
     T, B, I = x.shape
     x2 = x.reshape(T * B, I)
     gates = _projection(xp, x2, w_ih, (b_ih, b_hh), T, B)
@@ -512,7 +318,6 @@ def _lstm_forward(fn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, reverse, coupled)
         prev, cur = t + reverse, t + 1 - reverse
         xp.dot(hs[prev], w_hh_t, out=rec)
         kernels.lstm_forward(gates[t], rec, cs[prev], cs[cur], hs[cur], w_ch, coupled, tmp)
-    fn.x_shape = x.shape
     fn.save_for_backward(x2, w_ih, w_hh, w_ch, gates, hs, cs)
     return hs, cs
 
@@ -520,12 +325,11 @@ def _lstm_forward(fn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, reverse, coupled)
 def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
     x2, w_ih, w_hh, w_ch, gates, hs, cs = fn.saved
     xp = fn.xp
-    kernels = pointwise_kernels(fn.backend)
-    T = hs.shape[0] - 1
-    H = dh_n.shape[-1]
+    kernels = fn.backend.rnn_kernels()
+    T, H = hs.shape[0] - 1, hs.shape[-1]
     dgates = xp.empty(gates.shape, dtype=gates.dtype)
-    dh = _copy(xp, dh_n)
-    dc = _copy(xp, dc_n)
+    dh = _copy(xp, _zeros_if_unused(xp, dh_n, hs[0]))
+    dc = _copy(xp, _zeros_if_unused(xp, dc_n, cs[0]))
     dc_prev = xp.empty(dc.shape, dtype=dc.dtype)
     tmp = xp.empty(dc.shape, dtype=dc.dtype)
     for t in _steps(T, not reverse):
@@ -550,7 +354,7 @@ def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
     return (dx, dh, dc, *grads)
 
 
-class LSTMSequenceFn(Function):
+class LSTMSequenceFn(FusedSequence):
     """A whole LSTM layer direction as one op (PyTorch's equations, gate order i, f, g, o).
 
     Inputs ``(x (T, B, I), h0, c0 (B, H), W_ih, W_hh[, b_ih, b_hh][, w_ch])``;
@@ -558,28 +362,23 @@ class LSTMSequenceFn(Function):
     select the variants described on :class:`~tinygrad_rnn.nn.LSTMCell`.
     """
 
-    fused = True
     output_names = ("output", "h_n", "c_n")
 
     def forward(self, x, h0, c0, w_ih, w_hh, *extra, bias=True, peephole=False, coupled=False, layer=0, direction=0):
         b_ih, b_hh, w_ch = _split_extra(extra, bias, peephole)
         self.bias, self.coupled, self.reverse = bias, coupled, int(direction)
-        _set_sequence_attributes(self, "lstm", x.shape[0], h0.shape[-1], layer, direction)
+        self.describe("lstm", x.shape[0], h0.shape[-1], layer, direction)
         hs, cs = _lstm_forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, self.reverse, coupled)
         T, last = x.shape[0], (0 if self.reverse else x.shape[0])
         return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[last]), _copy(self.xp, cs[last])
 
-    def backward(self, dout, dh_n, dc_n):
-        norms = _norm_buffer(self, self.steps, dh_n.dtype)
-        grads = _lstm_backward(self, dout, dh_n, dc_n, self.reverse, self.coupled, norms)
-        _store_norms(self, norms)
-        return grads
+    def backprop(self, dout, dh_n, dc_n, norms):
+        return _lstm_backward(self, dout, dh_n, dc_n, self.reverse, self.coupled, norms)
 
 
-class LSTMCellFn(Function):
+class LSTMCellFn(FusedCell):
     """One LSTM step as one op: (h', c') from (x, h, c), with a hand-written backward."""
 
-    fused = True
     cell = "lstm"
     output_names = ("h", "c")
 
@@ -587,7 +386,6 @@ class LSTMCellFn(Function):
         b_ih, b_hh, w_ch = _split_extra(extra, bias, peephole)
         self.bias, self.coupled = bias, coupled
         hs, cs = _lstm_forward(self, x[None], h, c, w_ih, w_hh, b_ih, b_hh, w_ch, 0, coupled)
-        self.x_shape = x.shape
         return hs[1], cs[1]
 
     def backward(self, dh, dc):
@@ -597,7 +395,7 @@ class LSTMCellFn(Function):
 # --------------------------------------------------------------------------- GRU
 def _gru_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
     xp = fn.xp
-    kernels = pointwise_kernels(fn.backend)
+    kernels = fn.backend.rnn_kernels()
     T, B, I = x.shape
     H = h0.shape[-1]
     x2 = x.reshape(T * B, I)
@@ -610,7 +408,6 @@ def _gru_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
         prev, cur = t + reverse, t + 1 - reverse
         xp.dot(hs[prev], w_hh_t, out=rec)
         kernels.gru_forward(gates[t], rec, b_hh, hs[prev], hs[cur], hn[t])
-    fn.x_shape = x.shape
     fn.save_for_backward(x2, w_ih, w_hh, gates, hn, hs)
     return hs
 
@@ -618,16 +415,16 @@ def _gru_forward(fn, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
 def _gru_backward(fn, dout, dh_n, reverse, norms):
     x2, w_ih, w_hh, gates, hn, hs = fn.saved
     xp = fn.xp
-    kernels = pointwise_kernels(fn.backend)
+    kernels = fn.backend.rnn_kernels()
     T = hs.shape[0] - 1
-    B, H = dh_n.shape
+    B, H = hs.shape[1], hs.shape[2]
     # pre-activation gradients are held for one block of steps at a time (all T for short sequences)
     steps = _block_steps(T, B, H)
     dgi = xp.empty((steps,) + gates.shape[1:], dtype=gates.dtype)
     dgh = xp.empty((steps,) + gates.shape[1:], dtype=gates.dtype)
     sums = _GradientSums(fn, 2, x2, hs[reverse : T + reverse], w_ih)
     # dL/dh_t = dhz (through z, from step t+1) + rec (through W_hh) + dout_t
-    dhz = _copy(xp, dh_n)
+    dhz = _copy(xp, _zeros_if_unused(xp, dh_n, hs[0]))
     dhz_next = xp.empty(dhz.shape, dtype=dhz.dtype)
     rec = xp.zeros(dhz.shape, dtype=dhz.dtype)
     tmp = xp.empty(dhz.shape, dtype=dhz.dtype)
@@ -645,35 +442,30 @@ def _gru_backward(fn, dout, dh_n, reverse, norms):
     return (dx, dh0, *grads)
 
 
-class GRUSequenceFn(Function):
+class GRUSequenceFn(FusedSequence):
     """A whole GRU layer direction as one op (PyTorch's equations, gate order r, z, n).
 
     Inputs ``(x (T, B, I), h0 (B, H), W_ih, W_hh[, b_ih, b_hh])``; outputs
     ``(output (T, B, H), h_n (B, H))``.
     """
 
-    fused = True
     output_names = ("output", "h_n")
 
     def forward(self, x, h0, w_ih, w_hh, *extra, bias=True, layer=0, direction=0):
         b_ih, b_hh, _ = _split_extra(extra, bias, False)
         self.bias, self.reverse = bias, int(direction)
-        _set_sequence_attributes(self, "gru", x.shape[0], h0.shape[-1], layer, direction)
+        self.describe("gru", x.shape[0], h0.shape[-1], layer, direction)
         hs = _gru_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse)
         T = x.shape[0]
         return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[0 if self.reverse else T])
 
-    def backward(self, dout, dh_n):
-        norms = _norm_buffer(self, self.steps, dh_n.dtype)
-        grads = _gru_backward(self, dout, dh_n, self.reverse, norms)
-        _store_norms(self, norms)
-        return grads
+    def backprop(self, dout, dh_n, norms):
+        return _gru_backward(self, dout, dh_n, self.reverse, norms)
 
 
-class GRUCellFn(Function):
+class GRUCellFn(FusedCell):
     """One GRU step as one op: h' from (x, h), with a hand-written backward."""
 
-    fused = True
     cell = "gru"
     output_names = ("h",)
 
@@ -681,7 +473,6 @@ class GRUCellFn(Function):
         b_ih, b_hh, _ = _split_extra(extra, bias, False)
         self.bias = bias
         hs = _gru_forward(self, x[None], h, w_ih, w_hh, b_ih, b_hh, 0)
-        self.x_shape = x.shape
         return hs[1]
 
     def backward(self, dh):
@@ -689,8 +480,8 @@ class GRUCellFn(Function):
 
 
 __all__ = [
-    "ReferencePointwise",
-    "pointwise_kernels",
+    "FusedSequence",
+    "FusedCell",
     "RNNSequenceFn",
     "LSTMSequenceFn",
     "GRUSequenceFn",

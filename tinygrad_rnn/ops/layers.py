@@ -2,14 +2,17 @@
 
 Each is one :class:`~tinygrad_rnn.autograd.Function` (one node in the graph)
 with a hand-written backward. Argument checking happens in
-``tinygrad_rnn.nn.functional``; these work on raw backend arrays.
+``tinygrad_rnn.nn.functional``; these work on raw backend arrays. The ``Fn``
+suffix tells them from the modules of the same name (``nn.Linear`` calls ``LinearFn``).
 """
 from __future__ import annotations
+
+import math
 
 from ..autograd import Function
 
 
-class Linear(Function):
+class LinearFn(Function):
     """y = x Wᵀ + b over the last axis of x.
 
     Backward: dx = g W, dW = Σ gᵀ x and db = Σ g, the sums running over every
@@ -36,7 +39,7 @@ class Linear(Function):
         return (grad_x, grad_w) if len(self.next) == 2 else (grad_x, grad_w, grad_b)
 
 
-class Embedding(Function):
+class EmbeddingFn(Function):
     """out[...] = weight[indices[...]]: a row lookup.
 
     Backward is one scatter-add of the output gradient into a zero gradient of
@@ -59,7 +62,7 @@ class Embedding(Function):
         return None, grad
 
 
-class Dropout(Function):
+class DropoutFn(Function):
     """Inverted dropout: y = x ⊙ m / (1 - p) with m ~ Bernoulli(1 - p) drawn from the device's generator.
 
     Only the boolean keep-mask is saved; backward is g ⊙ m / (1 - p).
@@ -81,7 +84,7 @@ class Dropout(Function):
         return grad
 
 
-class LayerNorm(Function):
+class LayerNormFn(Function):
     """y = (x - μ) / √(σ² + ε) ⊙ γ + β, with μ and the biased σ² over the trailing ``axes``.
 
     Backward, with x̂ the normalised input and ĝ = g ⊙ γ:
@@ -117,3 +120,18 @@ class LayerNorm(Function):
         if self.has_bias:
             grads.append(g)
         return tuple(grads)
+
+
+def embedding_renorm_(backend, weight, indices, max_norm, norm_type):
+    """Rescale, in place, the looked-up rows whose ``norm_type``-norm exceeds ``max_norm`` to
+    norm ``max_norm`` (scale max_norm / (norm + 1e-7), as PyTorch does). Arrays of ``backend``; not differentiated."""
+    xp = backend.xp
+    rows = xp.unique(indices.reshape(-1))
+    selected = weight[rows]
+    magnitude = xp.abs(selected)
+    if math.isinf(norm_type):
+        norms = magnitude.max(axis=1)
+    else:
+        norms = (magnitude**norm_type).sum(axis=1) ** (1.0 / norm_type)
+    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(weight.dtype)
+    weight[rows] = selected * scale[:, None]

@@ -1,0 +1,102 @@
+"""What the tape records for the graph renderer: the scope an op ran in, and one ``Trace`` per function.
+
+``backward()`` never reads any of this. ``Module.__call__`` and the recurrent
+layers open scopes (``scope(module=..., step=t, layer=k, direction=d)``);
+every function recorded inside gets the innermost one, and the renderer
+clusters ops by module and by time step with them.
+"""
+from __future__ import annotations
+
+import weakref
+from contextlib import contextmanager
+
+
+class Scope:
+    """Where an op was created: the module running it, and for recurrent layers the
+    layer, direction and time step. Scopes nest through ``parent``."""
+
+    __slots__ = ("parent", "module", "tags")
+
+    def __init__(self, parent, module, tags):
+        self.parent = parent
+        self.module = module
+        self.tags = tags
+
+    def chain(self):
+        """The scopes from the outermost to this one."""
+        chain, node = [], self
+        while node is not None:
+            chain.append(node)
+            node = node.parent
+        return chain[::-1]
+
+    def get(self, tag, default=None):
+        """The innermost value of ``tag`` (e.g. ``"step"``) along the chain."""
+        node = self
+        while node is not None:
+            if tag in node.tags:
+                return node.tags[tag]
+            node = node.parent
+        return default
+
+    def __repr__(self):
+        parts = [type(s.module).__name__ if s.module is not None else "" for s in self.chain()]
+        return f"<Scope {'/'.join(parts)} {self.tags}>"
+
+
+class _Current:
+    scope = None
+
+
+CURRENT = _Current()
+
+
+@contextmanager
+def scope(module=None, **tags):
+    """Record ``module`` and ``tags`` (``step=``, ``layer=``, ``direction=``) on every op created inside."""
+    previous = CURRENT.scope
+    CURRENT.scope = Scope(previous, module, tags)
+    try:
+        yield
+    finally:
+        CURRENT.scope = previous
+
+
+class Trace:
+    """The renderer's slot on a recorded function (``fn.trace``).
+
+    ``scope``      the :class:`Scope` the op was created in (or None).
+    ``constants``  per input: the tensor when it needs no gradient (data, masks), else None;
+                   after the graph is released, only 0-d ones are kept and the rest become
+                   weak references, so the graph does not keep a batch of data alive.
+    ``out_meta``   per output: ``(shape, dtype)``.
+    ``names``      names given to outputs with ``Tensor.name = ...`` ({index: name}) or None.
+    ``out_grads``  the output gradients, kept inside ``retain_grads()``.
+    ``step_grad_norms``  for a whole-sequence op inside ``retain_grads()``: ‖dL/dh_t‖ per step.
+    """
+
+    __slots__ = ("scope", "constants", "out_meta", "names", "out_grads", "step_grad_norms", "keep_grads")
+
+    def __init__(self, scope, constants, out_meta, keep_grads):
+        self.scope = scope
+        self.constants = constants
+        self.out_meta = out_meta
+        self.names = None
+        self.out_grads = None
+        self.step_grad_norms = None
+        self.keep_grads = keep_grads
+
+    def constant(self, index):
+        """Input ``index`` when it needed no gradient: the tensor, or None (a gradient input, or
+        a released constant nobody holds any more)."""
+        value = self.constants[index]
+        return value() if type(value) is weakref.ref else value
+
+    def release_constants(self):
+        """Stop holding the inputs that needed no gradient (0-d constants stay: they cost nothing)."""
+        self.constants = tuple(
+            weakref.ref(c) if c is not None and c.ndim else c for c in self.constants
+        )
+
+
+__all__ = ["Scope", "scope", "Trace", "CURRENT"]
