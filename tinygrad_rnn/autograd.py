@@ -147,22 +147,24 @@ class Function:
     def _record(self, inputs, outputs):
         """Put this function on the tape: links to the inputs' creators (or leaves), metadata, its trace."""
         self.seq = next(_sequence)
-        links, meta, constants = [], [], []
-        for t in inputs:
+        links, meta = [], []
+        constants = None
+        for i, t in enumerate(inputs):
             data = t.data
             meta.append((data.shape, data.dtype))
             if t.requires_grad:
                 creator = t._creator
                 links.append(t if creator is None else (creator, t._index))
-                constants.append(None)
             else:
                 links.append(None)
-                constants.append(t)
+                if constants is None:
+                    constants = [None] * len(inputs)
+                constants[i] = t
         self.next = tuple(links)
         self.in_meta = tuple(meta)
         self.outputs = len(outputs)
-        out_meta = tuple((a.shape, a.dtype) for a in outputs)
-        self.trace = recording.Trace(recording.CURRENT.scope, tuple(constants), out_meta, STATE.keep_grads)
+        out_meta = tuple([(a.shape, a.dtype) for a in outputs])
+        self.trace = recording.Trace(recording.CURRENT.scope, constants, out_meta, STATE.keep_grads)
 
     def release(self):
         """Free what the backward kept, and the inputs that needed no gradient; a later backward raises."""

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
+#: the integer types accepted without the slower ``numbers.Integral`` check
+_INTS = (int, np.integer)
+
 
 def _int_expectation(minimum, maximum) -> str:
     if maximum is None:
@@ -50,7 +55,7 @@ def check_probability(op: str, name: str, value) -> float:
 
 def check_int_dim(dim, op) -> int:
     """``dim`` as a Python int; a bool, float or tuple is an error naming ``op``."""
-    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+    if isinstance(dim, bool) or not isinstance(dim, _INTS):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     return int(dim)
 
@@ -59,7 +64,7 @@ def normalize_dims(dim, ndim, op):
     """PyTorch ``dim`` (int, tuple or None) → a sorted tuple of non-negative axes, or None."""
     if dim is None:
         return None
-    if isinstance(dim, numbers.Integral):
+    if isinstance(dim, _INTS):
         dims = (dim,)
     elif isinstance(dim, (tuple, list)):
         dims = tuple(dim)
@@ -67,7 +72,7 @@ def normalize_dims(dim, ndim, op):
         raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {dim!r}")
     out = []
     for d in dims:
-        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+        if isinstance(d, bool) or not isinstance(d, _INTS):
             raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {dim!r}")
         if not -max(ndim, 1) <= d < max(ndim, 1):
             raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s)")

@@ -66,9 +66,10 @@ class Trace:
     """The renderer's slot on a recorded function (``fn.trace``).
 
     ``scope``      the :class:`Scope` the op was created in (or None).
-    ``constants``  per input: the tensor when it needs no gradient (data, masks), else None;
-                   after the graph is released, only 0-d ones are kept and the rest become
-                   weak references, so the graph does not keep a batch of data alive.
+    ``constants``  per input: the tensor when it needs no gradient (data, masks), else None
+                   (or None for all when every input needs one); after the graph is released,
+                   only 0-d ones are kept and the rest become weak references, so the graph
+                   does not keep a batch of data alive.
     ``out_meta``   per output: ``(shape, dtype)``.
     ``names``      names given to outputs with ``Tensor.name = ...`` ({index: name}) or None.
     ``out_grads``  the output gradients, kept inside ``retain_grads()``.
@@ -89,14 +90,18 @@ class Trace:
     def constant(self, index):
         """Input ``index`` when it needed no gradient: the tensor, or None (a gradient input, or
         a released constant nobody holds any more)."""
+        if self.constants is None:
+            return None
         value = self.constants[index]
         return value() if type(value) is weakref.ref else value
 
     def release_constants(self):
         """Stop holding the inputs that needed no gradient (0-d constants stay: they cost nothing)."""
-        self.constants = tuple(
-            weakref.ref(c) if c is not None and c.ndim else c for c in self.constants
-        )
+        constants = self.constants
+        if constants is not None:
+            for i, c in enumerate(constants):
+                if c is not None and c.data.ndim:
+                    constants[i] = weakref.ref(c)
 
 
 __all__ = ["Scope", "scope", "Trace", "CURRENT"]
