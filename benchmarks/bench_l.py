@@ -48,13 +48,13 @@ class FrameworkBatchedRNN:
         self.rnn = nn.RNN(I, H)
         self.head = nn.Linear(H, O)
         P = ref.params
-        self.rnn.weight_ih_l0.data = np.ascontiguousarray(P["Wx"].T)
-        self.rnn.weight_hh_l0.data = np.ascontiguousarray(P["Wh"].T)
-        self.rnn.bias_ih_l0.data = P["b"].copy()
-        self.rnn.bias_hh_l0.data = np.zeros_like(P["b"])
+        self.rnn.weight_ih_l0.array = np.ascontiguousarray(P["Wx"].T)
+        self.rnn.weight_hh_l0.array = np.ascontiguousarray(P["Wh"].T)
+        self.rnn.bias_ih_l0.array = P["b"].copy()
+        self.rnn.bias_hh_l0.array = np.zeros_like(P["b"])
         self.rnn.bias_hh_l0.requires_grad_(False)
-        self.head.weight.data = np.ascontiguousarray(P["Wy"].T)
-        self.head.bias.data = P["by"].copy()
+        self.head.weight.array = np.ascontiguousarray(P["Wy"].T)
+        self.head.bias.array = P["by"].copy()
         self.params = [
             self.rnn.weight_ih_l0, self.rnn.weight_hh_l0, self.rnn.bias_ih_l0, self.head.weight, self.head.bias,
         ]
@@ -65,7 +65,7 @@ class FrameworkBatchedRNN:
 
     def named_arrays(self) -> dict:
         """The trainable weights in the baseline's layout and names (for checking)."""
-        w_ih, w_hh, b, w_y, b_y = (p.data for p in self.params)
+        w_ih, w_hh, b, w_y, b_y = (p.array for p in self.params)
         return {"Wx": w_ih.T, "Wh": w_hh.T, "b": b, "Wy": w_y.T, "by": b_y}
 
     def step(self) -> float:

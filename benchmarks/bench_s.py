@@ -60,13 +60,13 @@ class FrameworkMinCharRNN:
         self.rnn = nn.RNN(V, H)
         self.head = nn.Linear(H, V)
         P = ref.params
-        self.rnn.weight_ih_l0.data = P["Wxh"].copy()
-        self.rnn.weight_hh_l0.data = P["Whh"].copy()
-        self.rnn.bias_ih_l0.data = P["bh"].copy()
-        self.rnn.bias_hh_l0.data = np.zeros_like(P["bh"])
+        self.rnn.weight_ih_l0.array = P["Wxh"].copy()
+        self.rnn.weight_hh_l0.array = P["Whh"].copy()
+        self.rnn.bias_ih_l0.array = P["bh"].copy()
+        self.rnn.bias_hh_l0.array = np.zeros_like(P["bh"])
         self.rnn.bias_hh_l0.requires_grad_(False)
-        self.head.weight.data = P["Why"].copy()
-        self.head.bias.data = P["by"].copy()
+        self.head.weight.array = P["Why"].copy()
+        self.head.bias.array = P["by"].copy()
         self.params = [
             self.rnn.weight_ih_l0, self.rnn.weight_hh_l0, self.rnn.bias_ih_l0, self.head.weight, self.head.bias,
         ]
@@ -81,7 +81,7 @@ class FrameworkMinCharRNN:
 
     def named_arrays(self) -> dict:
         """The trainable weights under the baseline's names (for checking)."""
-        return dict(zip(("Wxh", "Whh", "bh", "Why", "by"), (p.data for p in self.params)))
+        return dict(zip(("Wxh", "Whh", "bh", "Why", "by"), (p.array for p in self.params)))
 
     def step(self) -> float:
         """One training step: forward over 25 characters, BPTT, clip, Adagrad; carries the hidden state."""

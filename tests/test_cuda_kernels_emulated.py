@@ -138,7 +138,7 @@ def test_gradcheck_sequence_ops_through_the_kernels(through_kernels, cell, op, p
 @pytest.mark.parametrize("cell, op, params", CELL_CASES)
 def test_gradcheck_cell_ops_through_the_kernels(through_kernels, cell, op, params):
     x, *rest = sequence_inputs(cell, "cpu", params["bias"], params.get("peephole", False), steps=1)
-    x = tr.Tensor(x.data[0], requires_grad=True)
+    x = tr.Tensor(x.array[0], requires_grad=True)
     assert tr.gradcheck(lambda *a: op.apply(*a, **params), [x, *rest])
 
 

@@ -58,7 +58,7 @@ CELL_CASES = [
 @pytest.mark.parametrize("cell, op, params", CELL_CASES)
 def test_gradcheck_cell_ops(device, cell, op, params):
     x, *rest = sequence_inputs(cell, device, params["bias"], params.get("peephole", False), steps=1)
-    x = tr.Tensor(x.data[0], device=device, requires_grad=True)
+    x = tr.Tensor(x.array[0], device=device, requires_grad=True)
     assert tr.gradcheck(lambda *a: op.apply(*a, **params), [x, *rest])
 
 
@@ -91,9 +91,9 @@ def test_saves_only_what_bptt_needs_and_releases_it():
     out, h_n, c_n = LSTMSequenceFn.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
     fn = out.grad_fn
     x2, saved_w_ih, saved_w_hh, w_ch, gates, hs, cs = fn.saved
-    assert x2.shape == (T * B, I) and saved_w_ih is w_ih.data and saved_w_hh is w_hh.data and w_ch is None
+    assert x2.shape == (T * B, I) and saved_w_ih is w_ih.array and saved_w_hh is w_hh.array and w_ch is None
     assert gates.shape == (T, B, 4 * H) and hs.shape == (T + 1, B, H) and cs.shape == (T + 1, B, H)
-    assert not np.shares_memory(h_n.data, hs) and not np.shares_memory(c_n.data, cs)  # a kept h_n frees hs
+    assert not np.shares_memory(h_n.array, hs) and not np.shares_memory(c_n.array, cs)  # a kept h_n frees hs
     gru_out, _ = GRUSequenceFn.apply(*sequence_inputs("gru", "cpu"))
     assert [a.shape for a in gru_out.grad_fn.saved[3:]] == [(T, B, 3 * H), (T, B, H), (T + 1, B, H)]
     out.sum().backward()

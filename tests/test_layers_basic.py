@@ -108,7 +108,7 @@ def test_embedding_init_and_padding_idx_gets_no_gradient(device):
 
 def test_embedding_max_norm_renormalises_rows_in_place(device):
     emb = nn.Embedding(4, 3, max_norm=1.0).double().to(device)
-    emb.weight.data[...] = emb.weight._backend.asarray(np.array([[3.0, 4.0, 0.0], [0.1, 0.2, 0.2], [0, 0, 2.0], [5, 5, 5]]))
+    emb.weight.array[...] = emb.weight._backend.asarray(np.array([[3.0, 4.0, 0.0], [0.1, 0.2, 0.2], [0, 0, 2.0], [5, 5, 5]]))
     out = emb(tr.Tensor(np.array([0, 1, 0, 2]), device=device))
     w = emb.weight.numpy()
     np.testing.assert_allclose(w[0], np.array([0.6, 0.8, 0.0]) * (5 / (5 + 1e-7)), rtol=1e-12)
@@ -152,7 +152,7 @@ def test_embedding_from_pretrained():
     frozen = nn.Embedding.from_pretrained(table)
     assert not frozen.weight.requires_grad
     np.testing.assert_array_equal(frozen(tr.tensor([1, 0])).numpy(), [[3, 4], [1, 2]])
-    frozen.weight.data[0, 0] = 9.0
+    frozen.weight.array[0, 0] = 9.0
     assert table.numpy()[0, 0] == 1.0  # a copy
     assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
 
@@ -203,8 +203,8 @@ def test_dropout_edge_probabilities_and_seed():
 @pytest.mark.parametrize("shape,normalized", [((3, 5), 5), ((2, 3, 4), (3, 4))])
 def test_layer_norm_gradcheck(device, shape, normalized):
     layer = nn.LayerNorm(normalized).double().to(device)
-    layer.weight.data[...] = layer.weight._backend.asarray(1 + 0.3 * _randn(*layer.weight.shape, seed=1))
-    layer.bias.data[...] = layer.bias._backend.asarray(0.2 * _randn(*layer.bias.shape, seed=2))
+    layer.weight.array[...] = layer.weight._backend.asarray(1 + 0.3 * _randn(*layer.weight.shape, seed=1))
+    layer.bias.array[...] = layer.bias._backend.asarray(0.2 * _randn(*layer.bias.shape, seed=2))
     x = to_device(_randn(*shape), device, requires_grad=True)
     assert tr.gradcheck(lambda a, w, b: layer(a), [x, layer.weight, layer.bias])
     plain = nn.LayerNorm(normalized, elementwise_affine=False)

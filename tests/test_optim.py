@@ -237,7 +237,7 @@ def test_state_dict_round_trip_continues_identically(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # the loaded state is a copy, not shared with the dict it came from
     first = next(copy.parameters())
-    assert not np.shares_memory(copy_opt.state[first]["exp_avg"].data, loaded["optimizer"]["state"][0]["exp_avg"].data)
+    assert not np.shares_memory(copy_opt.state[first]["exp_avg"].array, loaded["optimizer"]["state"][0]["exp_avg"].array)
 
 
 def test_load_state_dict_errors():

@@ -46,9 +46,9 @@ def test_numpy_returns_a_copy():
 def test_detach_shares_data_clone_copies():
     x = tr.Tensor([1.0, 2.0], requires_grad=True)
     d = x.detach()
-    assert not d.requires_grad and d.is_leaf and d.data is x.data
+    assert not d.requires_grad and d.is_leaf and d.array is x.array
     c = x.clone()
-    assert c.data is not x.data and not c.is_leaf
+    assert c.array is not x.array and not c.is_leaf
     c.sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
 
@@ -85,7 +85,7 @@ def test_to_device_is_differentiable():
 
     x = tr.Tensor(np.array([1.0, 2.0]), requires_grad=True)
     y = x.to("hostless")
-    assert isinstance(y.data, HostlessArray) and y.device == "hostless"
+    assert isinstance(y.array, HostlessArray) and y.device == "hostless"
     (y * y).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
     assert x.grad.device == "cpu"

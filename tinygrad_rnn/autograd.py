@@ -116,7 +116,7 @@ class Function:
                     f"{cls.__name__}: expected all tensors on the same device, got "
                     f"{', '.join(t.device for t in inputs)}; move them explicitly with .to(device)"
                 )
-            arrays.append(tensor.data)
+            arrays.append(tensor.array)
             if tensor.requires_grad:
                 record = True
         fn = object.__new__(cls)
@@ -150,7 +150,7 @@ class Function:
         links, meta = [], []
         constants = None
         for i, t in enumerate(inputs):
-            data = t.data
+            data = t.array
             meta.append((data.shape, data.dtype))
             if t.requires_grad:
                 creator = t._creator
@@ -195,15 +195,15 @@ def backward(root, gradient=None, retain_graph=False):
         )
     backend = root._backend
     if gradient is None:
-        if root.data.size != 1:
+        if root.array.size != 1:
             raise RuntimeError(
                 f"backward: a scalar output or an explicit gradient is required, got an output of shape "
                 f"{tuple(root.shape)}; call .sum() or .mean() first, or pass gradient="
             )
-        grad = backend.xp.ones(root.data.shape, dtype=root.data.dtype)
+        grad = backend.xp.ones(root.array.shape, dtype=root.array.dtype)
     else:
-        grad = gradient if backend.is_array(gradient) else backend.asarray(gradient, dtype=root.data.dtype)
-        if tuple(grad.shape) != tuple(root.data.shape):
+        grad = gradient if backend.is_array(gradient) else backend.asarray(gradient, dtype=root.array.dtype)
+        if tuple(grad.shape) != tuple(root.array.shape):
             raise ValueError(
                 f"backward: gradient of shape {tuple(grad.shape)} does not match the output's shape {tuple(root.shape)}"
             )
@@ -292,7 +292,7 @@ def _fill_retained(fn, grads_out):
         if tensor is not None:
             g = grads_out[i]
             if g is None:
-                g = tensor.data * 0
+                g = tensor.array * 0
             tensor.grad = tensor._make(g, tensor._backend)
 
 
@@ -300,7 +300,7 @@ def _accumulate_leaf(leaf, grad):
     if leaf.grad is None:
         leaf.grad = leaf._make(leaf._backend.xp.array(grad, copy=True), leaf._backend)
     else:
-        leaf.grad = leaf._make(leaf.grad.data + grad, leaf._backend)
+        leaf.grad = leaf._make(leaf.grad.array + grad, leaf._backend)
 
 
 def _check_finite(backend, array, where):

@@ -70,7 +70,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0) -> bool:
     with no_grad():
         for position, t, grad in zip(positions, targets, analytic):
             numeric = np.zeros(t.shape)
-            flat = t.data.reshape(-1)  # a view: perturbing it perturbs the input
+            flat = t.array.reshape(-1)  # a view: perturbing it perturbs the input
             for j in range(flat.size):
                 original = flat[j].item()
                 flat[j] = original + eps
@@ -91,17 +91,17 @@ def gradcheck_directional(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, tr
     analytic = _analytic(objective, inputs, targets)
     rng = np.random.default_rng(seed + 1)
     with no_grad():
-        originals = [t.data.copy() for t in targets]
+        originals = [t.array.copy() for t in targets]
         for attempt in range(tries):
             directions = [rng.standard_normal(t.shape) for t in targets]
             predicted = sum(float((g * d).sum()) for g, d in zip(analytic, directions))
             values = []
             for sign in (1, -1):
                 for t, d, x0 in zip(targets, directions, originals):
-                    t.data[...] = x0 + sign * eps * t._backend.asarray(d)
+                    t.array[...] = x0 + sign * eps * t._backend.asarray(d)
                 values.append(objective().item())
             for t, x0 in zip(targets, originals):
-                t.data[...] = x0
+                t.array[...] = x0
             numeric = (values[0] - values[1]) / (2 * eps)
             _compare(np.array([predicted]), np.array([numeric]), atol, rtol, f"random direction {attempt}")
     return True

@@ -100,7 +100,7 @@ class Trace:
         constants = self.constants
         if constants is not None:
             for i, c in enumerate(constants):
-                if c is not None and c.data.ndim:
+                if c is not None and c.array.ndim:
                     constants[i] = weakref.ref(c)
 
 

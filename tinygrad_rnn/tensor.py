@@ -1,6 +1,6 @@
 """The ``Tensor``: an array on a device, plus what autograd needs to know about it.
 
-A tensor holds ``data`` (a NumPy or CuPy array), the backend of its device,
+A tensor holds ``array`` (a NumPy or CuPy array), the backend of its device,
 ``requires_grad``, ``grad``, and, when an op made it while the tape was
 recording, its creator function. Methods follow PyTorch's names and argument
 conventions; each differentiable method is one :class:`Function` from
@@ -29,12 +29,12 @@ class Tensor(ShapeMethods):
     keep their dtype. ``device`` is ``"cpu"`` (the default) or ``"cuda[:N]"``.
     """
 
-    __slots__ = ("data", "_backend", "requires_grad", "grad", "_creator", "_index", "_name", "__weakref__")
+    __slots__ = ("array", "_backend", "requires_grad", "grad", "_creator", "_index", "_name", "__weakref__")
     __array_priority__ = 1000  # so ndarray OP Tensor calls Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, device=None, dtype=None):
         if isinstance(data, Tensor):
-            data = data.data if device is None or get_backend(device) is data._backend else data._backend.to_host(data.data)
+            data = data.array if device is None or get_backend(device) is data._backend else data._backend.to_host(data.array)
             source = None
         else:
             source = data
@@ -53,7 +53,7 @@ class Tensor(ShapeMethods):
                 raise TypeError(f"Tensor: cannot make a tensor from ragged or non-numeric data {data!r:.80}")
         if requires_grad and array.dtype.kind not in "fc":
             raise TypeError(f"Tensor: only floating point tensors can require gradients, got dtype {array.dtype}")
-        self.data = array
+        self.array = array
         self._backend = backend
         self.requires_grad = bool(requires_grad)
         self.grad = None
@@ -69,7 +69,7 @@ class Tensor(ShapeMethods):
         (``inputs[0]._make``) without importing this module; a Parameter's
         ``_make`` builds a plain Tensor too."""
         t = object.__new__(Tensor)
-        t.data = data
+        t.array = data
         t._backend = backend
         t.requires_grad = requires_grad
         t.grad = None
@@ -79,13 +79,31 @@ class Tensor(ShapeMethods):
         return t
 
     # ----------------------------------------------------------------- attributes
+    # ``array`` (a slot) is the raw NumPy/CuPy array: what ops compute on, and the one way to it.
+
+    @property
+    def data(self) -> "Tensor":
+        """This tensor's values as a new tensor that shares memory and is cut from the graph (as in
+        PyTorch): ``p.data -= lr * p.grad`` changes ``p`` without recording anything. Assigning a
+        tensor (``p.data = other``) makes ``p`` hold ``other``'s values (see :meth:`set_`). The raw
+        backend array is ``.array``."""
+        return Tensor._make(self.array, self._backend)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(
+                f"Tensor.data: can only be assigned a Tensor, got {type(value).__name__}; "
+                "wrap the values with tinygrad_rnn.tensor(...), or set the raw array with .array"
+            )
+        self.set_(value)
     @property
     def shape(self) -> tuple:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> str:
@@ -98,7 +116,7 @@ class Tensor(ShapeMethods):
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def is_leaf(self) -> bool:
@@ -131,15 +149,15 @@ class Tensor(ShapeMethods):
         return self.shape if dim is None else self.shape[normalize_dim(dim, self.ndim, "size")]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     @property
     def T(self) -> "Tensor":
@@ -149,13 +167,13 @@ class Tensor(ShapeMethods):
     # --------------------------------------------------------- host conversion
     def numpy(self) -> np.ndarray:
         """A NumPy copy on the host (detached from the graph)."""
-        return self._backend.to_host(self.data)
+        return self._backend.to_host(self.array)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -167,7 +185,7 @@ class Tensor(ShapeMethods):
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
         return bool(self.item())
 
@@ -178,7 +196,7 @@ class Tensor(ShapeMethods):
             raise TypeError(
                 f"cannot convert a tensor on {self.device} to a NumPy array implicitly; call .cpu() or .numpy() first"
             )
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self.array if dtype is None else self.array.astype(dtype)
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", precision=4, threshold=200, prefix="tensor(")
@@ -248,7 +266,7 @@ class Tensor(ShapeMethods):
             raise TypeError(f"set_: source must be a Tensor, got {type(source).__name__}")
         if self.requires_grad and source.dtype.kind not in "fc":
             raise TypeError(f"set_: a tensor that requires grad cannot hold {source.dtype} data")
-        self.data = source.data
+        self.array = source.array
         self._backend = source._backend
         return self
 
@@ -258,7 +276,7 @@ class Tensor(ShapeMethods):
     # ------------------------------------------------------------------ autograd
     def detach(self) -> "Tensor":
         """The same data, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor._make(self.data, self._backend)
+        return Tensor._make(self.array, self._backend)
 
     def clone(self) -> "Tensor":
         """A copy of the data that stays in the graph."""
@@ -285,7 +303,7 @@ class Tensor(ShapeMethods):
         if isinstance(gradient, Tensor):
             if gradient._backend is not self._backend:
                 raise RuntimeError(f"backward: gradient is on {gradient.device} but the output is on {self.device}")
-            gradient = gradient.data
+            gradient = gradient.array
         autograd.backward(self, gradient=gradient, retain_graph=retain_graph)
 
     # ---------------------------------------------------------------- arithmetic
@@ -365,7 +383,7 @@ class Tensor(ShapeMethods):
     def __invert__(self):
         if self.dtype != bool_:
             raise TypeError(f"~: expected a bool tensor, got {self.dtype}")
-        return Tensor._make(~self.data, self._backend)
+        return Tensor._make(~self.array, self._backend)
 
     def __and__(self, other):
         return _logical(self, other, "__and__")
@@ -374,10 +392,10 @@ class Tensor(ShapeMethods):
         return _logical(self, other, "__or__")
 
     def any(self) -> "Tensor":
-        return Tensor._make(self.data.any(), self._backend)
+        return Tensor._make(self.array.any(), self._backend)
 
     def all(self) -> "Tensor":
-        return Tensor._make(self.data.all(), self._backend)
+        return Tensor._make(self.array.all(), self._backend)
 
     # ------------------------------------------------------------ unary functions
     def exp(self):
@@ -465,15 +483,15 @@ class Tensor(ShapeMethods):
         return self._arg("argmin", dim, keepdim)
 
     def _arg(self, name, dim, keepdim):
-        if self.data.size == 0:
+        if self.array.size == 0:
             raise ValueError(f"{name}: cannot reduce an empty tensor of shape {self.shape}")
         if dim is None:
-            out = getattr(self.data, name)()
+            out = getattr(self.array, name)()
             if keepdim:
                 out = out.reshape((1,) * self.ndim)
         else:
             axis = normalize_dim(dim, self.ndim, name)
-            out = getattr(self.data, name)(axis=axis, keepdims=keepdim) if self.ndim else getattr(self.data, name)()
+            out = getattr(self.array, name)(axis=axis, keepdims=keepdim) if self.ndim else getattr(self.array, name)()
         return Tensor._make(out.astype(int64, copy=False), self._backend)
 
     def softmax(self, dim):
@@ -518,8 +536,8 @@ def _as_tensor_like(value, like: Tensor, op) -> Tensor:
 
 def _operands(a, b, op, true_division=False):
     """Make both operands tensors of one dtype (PyTorch's promotion) on the first tensor's device."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype:
-        if true_division and a.data.dtype.kind not in "fc":
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.array.dtype == b.array.dtype:
+        if true_division and a.array.dtype.kind not in "fc":
             return a.float(), b.float()
         return a, b
     if not isinstance(a, Tensor):
@@ -541,7 +559,7 @@ def _compare(a, b, method):
     if a._backend is not b._backend:
         raise RuntimeError(f"{method.strip('_')}: expected both tensors on the same device, got {a.device} and {b.device}")
     try:
-        out = getattr(a.data, method)(b.data)
+        out = getattr(a.array, method)(b.array)
     except ValueError:
         raise ValueError(f"{method.strip('_')}: cannot broadcast shapes {a.shape} and {b.shape}") from None
     return Tensor._make(out, a._backend)
@@ -551,4 +569,4 @@ def _logical(a, b, method):
     b = _as_tensor_like(b, a, method.strip("_"))
     if a.dtype != bool_ or b.dtype != bool_:
         raise TypeError(f"{method.strip('_')}: expected bool tensors, got {a.dtype} and {b.dtype}")
-    return Tensor._make(getattr(a.data, method)(b.data), a._backend)
+    return Tensor._make(getattr(a.array, method)(b.array), a._backend)

@@ -139,7 +139,7 @@ def _normalize_index(index, tensor):
                 raise RuntimeError(f"__getitem__: index tensor is on {item.device} but the tensor is on {tensor.device}")
             if item.dtype.kind not in "iub":
                 raise IndexError(f"__getitem__: index tensors must be integer or bool, got {item.dtype}")
-            item = item.data
+            item = item.array
         elif isinstance(item, (list, np.ndarray)):
             array = np.asarray(item)
             if array.dtype.kind not in "iub" and array.size:

@@ -106,7 +106,7 @@ def _check_indices(input, num_embeddings, op):
     if input.dtype.kind not in "iu":
         raise TypeError(f"{op}: input must be an integer tensor of indices (e.g. int64), got dtype {input.dtype}")
     if input.numel():
-        low, high = int(input.data.min()), int(input.data.max())
+        low, high = int(input.array.min()), int(input.array.max())
         if low < 0 or high >= num_embeddings:
             bad = low if low < 0 else high
             raise IndexError(
@@ -144,7 +144,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0) -> 
             raise ValueError(f"embedding: max_norm must be positive, got {max_norm!r}")
         if input.numel():
             with no_grad():
-                layer_ops.embedding_renorm_(weight.backend, weight.data, input.data, float(max_norm), float(norm_type))
+                layer_ops.embedding_renorm_(weight.backend, weight.array, input.array, float(max_norm), float(norm_type))
     return layer_ops.EmbeddingFn.apply(input, weight, padding_idx=padding_idx)
 
 
@@ -180,7 +180,7 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
     _tensor(tensor, "one_hot", "tensor")
     if tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot: tensor must be an integer tensor of class indices, got dtype {tensor.dtype}")
-    data = tensor.data
+    data = tensor.array
     if num_classes == -1:
         if data.size == 0:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass num_classes")
@@ -248,7 +248,7 @@ def _class_arguments(op, input, target, weight, ignore_index, reduction):
         )
     if num_classes == 0:
         raise ValueError(f"{op}: input has 0 classes (shape {input.shape})")
-    labels = target.data
+    labels = target.array
     # two reductions settle the common case: every target is a class, and ignore_index is none of them
     in_range = labels.size > 0 and int(labels.min()) >= 0 and int(labels.max()) < num_classes
     if not in_range:

@@ -20,7 +20,7 @@ def _fill(tensor, host_values, op):
     """Copy host values into ``tensor``'s array in place (keeping its dtype and device)."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{op}: expected a Tensor or Parameter, got {type(tensor).__name__}")
-    tensor.data[...] = tensor.backend.asarray(np.asarray(host_values).astype(tensor.dtype, copy=False))
+    tensor.array[...] = tensor.backend.asarray(np.asarray(host_values).astype(tensor.dtype, copy=False))
     return tensor
 
 

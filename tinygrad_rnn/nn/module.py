@@ -23,7 +23,7 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True):
         if isinstance(data, Tensor):
-            super().__init__(data.data, requires_grad=requires_grad, device=data.device)
+            super().__init__(data.array, requires_grad=requires_grad, device=data.device)
         else:
             super().__init__(data, requires_grad=requires_grad)
 
@@ -137,7 +137,7 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad.array[...] = 0
 
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():

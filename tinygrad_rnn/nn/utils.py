@@ -92,7 +92,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             )
         coefficient = (max_norm / (total + 1e-6)).clamp(max=1.0)
         for g in grads:
-            g.data *= coefficient.data.astype(g.dtype)
+            g.array *= coefficient.array.astype(g.dtype)
     return total
 
 
@@ -104,7 +104,7 @@ def clip_grad_value_(parameters, clip_value) -> None:
         raise ValueError(f"clip_grad_value_: clip_value must be non-negative, got {clip_value}")
     for p in params:
         if p.grad is not None:
-            p.grad.data.clip(-clip_value, clip_value, out=p.grad.data)  # the method: less overhead than xp.clip
+            p.grad.array.clip(-clip_value, clip_value, out=p.grad.array)  # the method: less overhead than xp.clip
 
 
 def detach_state(state):
@@ -149,7 +149,7 @@ def vector_to_parameters(vec, parameters) -> None:
         if vec.device != p.device:
             raise RuntimeError(f"vector_to_parameters: vec is on {vec.device} but a parameter is on {p.device}")
         size = p.numel()
-        p.data[...] = vec.data[start : start + size].reshape(p.shape).astype(p.dtype, copy=False)
+        p.array[...] = vec.array[start : start + size].reshape(p.shape).astype(p.dtype, copy=False)
         start += size
 
 

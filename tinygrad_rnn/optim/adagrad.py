@@ -32,11 +32,11 @@ class Adagrad(Optimizer):
         lr, decay, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
         state["step"] += 1
         if decay:
-            decayed = xp.multiply(p.data, decay)
+            decayed = xp.multiply(p.array, decay)
             decayed += grad
             grad = decayed
         clr = lr / (1 + (state["step"] - 1) * float(group["lr_decay"]))
-        accumulator = state["sum"].data
+        accumulator = state["sum"].array
         scratch = xp.multiply(grad, grad)
         accumulator += scratch
         xp.sqrt(accumulator, out=scratch)
@@ -44,7 +44,7 @@ class Adagrad(Optimizer):
             scratch += eps
         xp.divide(grad, scratch, out=scratch)
         scratch *= clr
-        p.data -= scratch
+        p.array -= scratch
 
 
 __all__ = ["Adagrad"]

@@ -41,12 +41,12 @@ class Adam(Optimizer):
         state["step"] += 1
         step = state["step"]
         if decay and self.decoupled:
-            p.data *= 1 - lr * decay
+            p.array *= 1 - lr * decay
         elif decay:
-            decayed = xp.multiply(p.data, decay)
+            decayed = xp.multiply(p.array, decay)
             decayed += grad
             grad = decayed
-        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        m, v = state["exp_avg"].array, state["exp_avg_sq"].array
         scratch = xp.multiply(grad, 1 - beta1)
         m *= beta1
         m += scratch
@@ -55,7 +55,7 @@ class Adam(Optimizer):
         v *= beta2
         v += scratch
         if group["amsgrad"]:
-            v_max = state["max_exp_avg_sq"].data
+            v_max = state["max_exp_avg_sq"].array
             xp.maximum(v_max, v, out=v_max)
             v = v_max
         xp.sqrt(v, out=scratch)
@@ -63,7 +63,7 @@ class Adam(Optimizer):
         scratch += eps
         xp.divide(m, scratch, out=scratch)
         scratch *= lr / (1 - beta1**step)
-        p.data -= scratch
+        p.array -= scratch
 
 
 class AdamW(Adam):

@@ -2,7 +2,7 @@
 
 A subclass gives its defaults to ``__init__`` and implements
 ``_init_state(p, state, group)`` (allocate its buffers the first time ``p``
-has a gradient) and ``_update(p, grad, state, group)`` (change ``p.data`` in
+has a gradient) and ``_update(p, grad, state, group)`` (change ``p.array`` in
 place from the raw gradient array). Updates work on raw NumPy/CuPy arrays
 through ``p.backend.xp``, so they record nothing on the tape.
 """
@@ -89,7 +89,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; ``closure`` (optional) recomputes and returns the loss."""
@@ -115,7 +115,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                     self._init_state(p, state, group)
-                self._update(p, p.grad.data, state, group)
+                self._update(p, p.grad.array, state, group)
 
     def _init_state(self, p, state, group):
         raise NotImplementedError

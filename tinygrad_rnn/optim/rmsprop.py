@@ -34,16 +34,16 @@ class RMSprop(Optimizer):
         decay, momentum = float(group["weight_decay"]), float(group["momentum"])
         state["step"] += 1
         if decay:
-            decayed = xp.multiply(p.data, decay)
+            decayed = xp.multiply(p.array, decay)
             decayed += grad
             grad = decayed
-        square_avg = state["square_avg"].data
+        square_avg = state["square_avg"].array
         scratch = xp.multiply(grad, grad)
         scratch *= 1 - alpha
         square_avg *= alpha
         square_avg += scratch
         if group["centered"]:
-            grad_avg = state["grad_avg"].data
+            grad_avg = state["grad_avg"].array
             xp.multiply(grad, 1 - alpha, out=scratch)
             grad_avg *= alpha
             grad_avg += scratch
@@ -55,13 +55,13 @@ class RMSprop(Optimizer):
         scratch += eps
         xp.divide(grad, scratch, out=scratch)
         if momentum > 0:
-            buffer = state["momentum_buffer"].data
+            buffer = state["momentum_buffer"].array
             buffer *= momentum
             buffer += scratch
             xp.multiply(buffer, lr, out=scratch)
         else:
             scratch *= lr
-        p.data -= scratch
+        p.array -= scratch
 
 
 __all__ = ["RMSprop"]

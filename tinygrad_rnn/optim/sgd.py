@@ -29,7 +29,7 @@ class SGD(Optimizer):
         xp = p.backend.xp
         lr, momentum, decay = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])
         if decay:
-            direction = xp.multiply(p.data, decay)
+            direction = xp.multiply(p.array, decay)
             direction += grad
         else:
             direction = grad
@@ -37,19 +37,19 @@ class SGD(Optimizer):
             buffer = state.get("momentum_buffer")
             if buffer is None:
                 state["momentum_buffer"] = self._buffer(p)
-                state["momentum_buffer"].data[...] = direction
+                state["momentum_buffer"].array[...] = direction
                 buffer = state["momentum_buffer"]
             else:
-                buffer.data *= momentum
+                buffer.array *= momentum
                 dampening = float(group["dampening"])
-                buffer.data += direction if not dampening else direction * (1 - dampening)
+                buffer.array += direction if not dampening else direction * (1 - dampening)
             if group["nesterov"]:
-                ahead = xp.multiply(buffer.data, momentum)
+                ahead = xp.multiply(buffer.array, momentum)
                 ahead += direction
                 direction = ahead
             else:
-                direction = buffer.data
-        p.data -= xp.multiply(direction, lr)
+                direction = buffer.array
+        p.array -= xp.multiply(direction, lr)
 
 
 __all__ = ["SGD"]

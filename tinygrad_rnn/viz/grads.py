@@ -37,7 +37,7 @@ class GradNorms:
         elif fn.retained and index in fn.retained:
             tensor = fn.retained[index]()
             if tensor is not None and tensor.grad is not None:
-                norm = _norm(tensor._backend, tensor.grad.data)
+                norm = _norm(tensor._backend, tensor.grad.array)
         self._cache[key] = norm
         return norm
 
@@ -56,7 +56,7 @@ class GradNorms:
         """‖tensor.grad‖, or None when the leaf has no gradient yet."""
         if tensor.grad is None:
             return None
-        return _norm(tensor._backend, tensor.grad.data)
+        return _norm(tensor._backend, tensor.grad.array)
 
     @staticmethod
     def steps(fn):

@@ -114,5 +114,5 @@ def step_range_text(first, last, count, ops, what="t") -> str:
 
 def scalar_text(tensor) -> str:
     """A 0-d constant's value, as an op label annotation (``× 0.5`` style values)."""
-    value = tensor._backend.to_host(tensor.data).item()
+    value = tensor._backend.to_host(tensor.array).item()
     return f"{value:g}" if isinstance(value, float) else str(value)
