@@ -18,10 +18,12 @@ from .checks import check_int_dim, normalize_dim, normalize_dims
 from .dtypes import as_dtype, bool_, default_dtype_of, float16, float32, float64, int32, int64, promote, scalar_dtype
 from .ops import elementwise as ew
 from .ops import linalg, reduce
+from .tensor_inplace import InplaceMethods
+from .tensor_math import MathMethods
 from .tensor_shape import ShapeMethods, _shape_args
 
 
-class Tensor(ShapeMethods):
+class Tensor(ShapeMethods, MathMethods, InplaceMethods):
     """An n-dimensional array on a device that can record how it was computed.
 
     ``Tensor(data, requires_grad=False, device=None, dtype=None)``: Python
