@@ -151,7 +151,7 @@ def train(model, train_pairs, test_xy, run, steps, batch_size, lr):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss.item()))
+        losses.append(run.check_loss(loss))
         if step % 50 == 49 or step == steps - 1:
             bitwise, exact = evaluate(model, *test_xy, run.device)
             curve.append((step + 1, bitwise, exact))

@@ -27,7 +27,7 @@ from tinygrad_rnn import examples_support as support
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        return [support.finite_float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
@@ -132,7 +132,7 @@ def fit_w(xs, h0, y, steps, lr, run):
         loss.backward()
         with tr.no_grad():
             w.data = w.data - lr * w.grad.data
-        losses.append(float(loss.item()))
+        losses.append(run.check_loss(loss))
         bar.set_postfix(loss=f"{losses[-1]:.3e}", w=f"{float(w.item()):.4f}")
     return float(w.item()), losses
 

@@ -73,7 +73,7 @@ def build_parser():
     training.add_argument("--resume", type=support.checkpoint_file, default=None,
                           help="continue training from this checkpoint (its model settings and vocabulary win)")
     sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--checkpoint", default=None,
+    sampling.add_argument("--checkpoint", type=support.checkpoint_file, default=None,
                           help="checkpoint to sample from in sample mode (default OUT/checkpoint.npz)")
     sampling.add_argument("--prime", default=None, help="text the sample starts from (default: a newline)")
     sampling.add_argument("--temperature", type=float, default=0.8,
@@ -120,14 +120,11 @@ def build_model(vocab_size, config, device) -> CharModel:
                      config["dropout"]).to(device)
 
 
-def load_checkpoint(path, device):
-    """(model, vocab, checkpoint dict) from a file written by this example."""
-    checkpoint = tr.load(path)
-    for key in ("model", "vocab", "config"):
-        if key not in checkpoint:
-            raise SystemExit(f"char-lstm: {path} is not a char-lstm checkpoint (no {key!r} entry)")
+def load_checkpoint(run, path):
+    """(model, vocab, checkpoint dict) from a file written by this example (another file ends the run)."""
+    checkpoint = run.load_checkpoint(path, required=("model", "vocab", "config", "optim", "step"))
     vocab = CharVocab.from_dict(checkpoint["vocab"])
-    model = build_model(len(vocab), checkpoint["config"], device)
+    model = build_model(len(vocab), checkpoint["config"], run.device)
     model.load_state_dict(checkpoint["model"])
     return model, vocab, checkpoint
 
@@ -161,10 +158,7 @@ def generate(model, vocab, prime, length, temperature, rng, device) -> str:
 def sample_mode(run) -> dict:
     args = run.args
     path = args.checkpoint or run.out / "checkpoint.npz"
-    try:
-        model, vocab, checkpoint = load_checkpoint(path, run.device)
-    except FileNotFoundError:
-        raise SystemExit(f"char-lstm: no checkpoint at {path}; train first or pass --checkpoint") from None
+    model, vocab, checkpoint = load_checkpoint(run, path)
     length = args.sample_length or (200 if run.quick else 1000)
     text = generate(model, vocab, args.prime if args.prime is not None else "\n", length, args.temperature, run.rng,
                     run.device)
@@ -195,7 +189,7 @@ def train_mode(run) -> dict:
     text = load_text(args.data) if args.data else stdlib_corpus(QUICK_CORPUS_CHARS if quick else 1_000_000)
     resumed = None
     if args.resume:
-        model, vocab, resumed = load_checkpoint(args.resume, device)
+        model, vocab, resumed = load_checkpoint(run, args.resume)
         config = resumed["config"]
         unknown = sorted({ch for ch in text if ch not in vocab})
         if unknown:
@@ -211,6 +205,10 @@ def train_mode(run) -> dict:
     seq_len = args.seq_len or (32 if quick else 100)
     lr = args.lr or (1e-2 if quick else 2e-3)
     epochs = args.epochs if args.epochs is not None else (1.0 if quick else 15.0)
+    if len(train_ids) < 2 * batch_size or len(val_ids) < 4:
+        raise SystemExit(f"char-lstm: the text has {len(text)} characters, too few: training needs 2 for each of "
+                         f"--batch-size {batch_size} streams (it has {len(train_ids)}) and validation 4 "
+                         f"(it has {len(val_ids)})")
     batched = batchify(train_ids, batch_size)
     steps_per_epoch = math.ceil((batched.shape[0] - 1) / seq_len)
     total_steps = max(1, int(round(epochs * steps_per_epoch)))
@@ -228,9 +226,10 @@ def train_mode(run) -> dict:
     history = {"step": [], "train_loss": [], "val_loss": []}
     if resumed is not None:
         if resumed.get("optim") == args.optim and "optimizer" in resumed:
-            optimizer.load_state_dict(resumed["optimizer"])
+            optimizer.load_state_dict(resumed["optimizer"])  # its learning rate carries on from the checkpoint's
         start_step = int(resumed.get("step", 0))
         total_steps += start_step
+    scheduler = optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)  # stepped once per pass
 
     checkpoint_path = run.path("checkpoint.npz")
 
@@ -256,8 +255,7 @@ def train_mode(run) -> dict:
             inputs, targets = next(chunks)
         except StopIteration:  # a new pass over the text: fresh streams, fresh memory
             if step > start_step + 1:
-                for group in optimizer.param_groups:
-                    group["lr"] *= args.lr_decay
+                scheduler.step()
             chunks, state = tbptt_batches(batched, seq_len), None
             inputs, targets = next(chunks)
         logits, state = model(tr.tensor(inputs, device=device), detach_state(state))
@@ -266,7 +264,7 @@ def train_mode(run) -> dict:
         loss.backward()
         clip_grad_norm_(model.parameters(), args.clip)
         optimizer.step()
-        recent.append(loss.item())
+        recent.append(run.check_loss(loss, step))
         bar.set_postfix(loss=f"{np.mean(recent[-50:]):.3f}")
         out_of_time = args.time_limit is not None and time.perf_counter() - started > 60 * args.time_limit
         if step % eval_every == 0 or step == total_steps or out_of_time:
@@ -297,7 +295,7 @@ def train_mode(run) -> dict:
     ax.legend()
     run.save_figure(fig, "loss.png")
 
-    best_model, _, _ = load_checkpoint(checkpoint_path, device)
+    best_model, _, _ = load_checkpoint(run, checkpoint_path)
     prime = args.prime if args.prime is not None else "\n"
     text_sample = generate(best_model, vocab, prime, args.sample_length or (200 if quick else 1000),
                            args.temperature, run.rng, device)

@@ -118,7 +118,7 @@ def main(argv=None) -> dict:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss.item()))
+        losses.append(run.check_loss(loss))
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
     bar.close()
 

@@ -124,6 +124,9 @@ def main(argv=None) -> dict:
     if len(train_ids) // B <= T + 1:
         raise SystemExit(f"min-char-rnn: the training text has {len(train_ids)} characters, too few for "
                          f"--batch-size {B} windows of --seq-len + 2 = {T + 2}")
+    if len(val_ids) < 2:
+        raise SystemExit(f"min-char-rnn: the held-out text has {len(val_ids)} character, too few to measure a loss "
+                         "on (2 needed): use a longer text or a larger --val-fraction")
     streams = batchify(train_ids, B)  # (steps, B): column j is the j-th stretch of the text
     print(f"data: {len(text):,} characters, {V} unique; train {len(train_ids):,}, held out {len(val_ids):,}")
 
@@ -154,7 +157,7 @@ def main(argv=None) -> dict:
         clip_grad_value_(model.parameters(), args.clip)
         optimizer.step()
 
-        smooth_loss = smooth_loss * 0.999 + loss.item() * 0.001
+        smooth_loss = smooth_loss * 0.999 + run.check_loss(loss, it) * 0.001
         position += T
         if it % 10 == 0 or it == iters:
             smooth_curve.append((it, smooth_loss / T))

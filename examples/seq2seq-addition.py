@@ -205,6 +205,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"seq2seq-addition: --bidirectional needs an even --hidden, got {hidden}")
     model = Seq2Seq(V, args.cell, args.embed, hidden, args.attention, args.bidirectional).to(device)
     optimizer = optim.Adam(model.parameters(), lr=lr)
+    scheduler = optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)  # stepped after every epoch
     n_params = sum(p.numel() for p in model.parameters())
     batches = math.ceil(len(train) / args.batch_size)
     losses, test_curve = [], []
@@ -214,9 +215,6 @@ def main(argv=None) -> dict:
         epoch, b = divmod(step, batches)
         if b == 0:
             order = run.rng.permutation(len(train))
-            if epoch > 0:
-                for group in optimizer.param_groups:
-                    group["lr"] *= args.lr_decay
         rows = order[b * args.batch_size:(b + 1) * args.batch_size]
         targets = train.y[rows]
         logits, _, _ = decode(model, train.x[rows], train.start_id, steps, device, targets=targets,
@@ -229,13 +227,14 @@ def main(argv=None) -> dict:
         loss.backward()
         clip_grad_norm_(model.parameters(), args.clip)
         optimizer.step()
-        losses.append(loss.item())
+        losses.append(run.check_loss(loss))
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", epoch=epoch + 1)
         if b == batches - 1:
             exact, per_char, _, _ = evaluate(model, test, device)
             test_curve.append(exact)
             bar.write(f"epoch {epoch + 1}: loss {np.mean(losses[-batches:]):.4f}, "
                       f"held-out exact match {exact:.2%}, per character {per_char:.2%}")
+            scheduler.step()
 
     exact, per_char, guesses, attention = evaluate(model, test, device)
     train_exact, _, _, _ = evaluate(model, train.subset(slice(0, min(len(train), 5000))), device)

@@ -120,7 +120,7 @@ def main(argv=None) -> dict:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss.item()))
+        losses.append(run.check_loss(loss))
         if batch == batches - 1:
             accuracies.append((len(losses), float((predict(model, x_test, device) == y_test).mean())))
         bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.4f}",

@@ -92,8 +92,8 @@ def _non_negative(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    if not 0 <= value < np.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 
@@ -165,13 +165,6 @@ def build(name, lookback, hidden, step_hours):
     return DenseForecaster(lookback) if name == "dense" else RecurrentForecaster(name, hidden, step_hours)
 
 
-def learning_rate(args, step, total_steps):
-    """Adam's learning rate for optimisation step ``step`` of ``total_steps``: constant, or cosine-decayed to 0."""
-    if args.schedule == "constant":
-        return args.lr
-    return args.lr * 0.5 * (1.0 + np.cos(np.pi * step / total_steps))
-
-
 def augment_trend(X, y, slope, horizon, rng):
     """Add a random straight-line trend to each window and its target: ``a·(t − t_last)`` with
     ``a ~ U(−slope, slope)`` per window (normalised units per hour), so the last reading and the
@@ -199,18 +192,18 @@ def train_model(run, name, data, args, epochs, bar):
     X_val, y_val = data["val"].X, data["val"].y
     model = build(name, args.lookback, args.hidden, args.step_hours).to(run.device)
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    total_steps = epochs * -(-len(X_train) // args.batch_size)
+    scheduler = None
+    if args.schedule == "cosine":  # the learning rate of step t: lr · (1 + cos(π t / total_steps)) / 2
+        scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
     slope = args.trend / 24 / data["std"]  # °C per day → normalised units per hour
     best, best_state, epoch_seconds, losses = np.inf, None, [], []
-    step, total_steps = 0, epochs * -(-len(X_train) // args.batch_size)
     for epoch in range(epochs):
         started = time.perf_counter()
         order = run.rng.permutation(len(X_train))
         epoch_losses = []
         for lo in range(0, len(order), args.batch_size):
             rows = order[lo:lo + args.batch_size]
-            for group in optimizer.param_groups:
-                group["lr"] = float(learning_rate(args, step, total_steps))
-            step += 1
             X, y = augment_trend(X_train[rows], y_train[rows], slope, data["horizon"], run.rng)
             pred = model(tr.tensor(X, device=run.device))
             loss = F.mse_loss(pred, tr.tensor(y, device=run.device))
@@ -218,7 +211,9 @@ def train_model(run, name, data, args, epochs, bar):
             loss.backward()
             clip_grad_norm_(model.parameters(), args.clip)
             optimizer.step()
-            epoch_losses.append(loss.item())
+            if scheduler is not None:
+                scheduler.step()
+            epoch_losses.append(run.check_loss(loss))
             bar.update(1)
             bar.set_postfix(model=name, h=data["horizon"], loss=f"{np.mean(epoch_losses[-20:]):.4f}")
         epoch_seconds.append(time.perf_counter() - started)

@@ -90,7 +90,7 @@ class HostlessBackend(NumpyBackend):
     def asarray(self, data, dtype=None):
         if type(data) is np.ndarray and data.ndim > 0 and getattr(self, "_strict_asarray", False):
             raise HostMixingError("asarray")
-        return np.asarray(_unwrap(data), dtype=dtype).view(HostlessArray)
+        return np.array(_unwrap(data), dtype=dtype, copy=True).view(HostlessArray)  # host to device copies, as CuPy
 
     def to_host(self, array):
         return np.array(_unwrap(array), copy=True)
@@ -116,6 +116,12 @@ class HostlessBackend(NumpyBackend):
 
     def rand(self, shape, dtype):
         return super().rand(shape, dtype).view(HostlessArray)
+
+    def randint(self, low, high, shape):
+        return super().randint(low, high, shape).view(HostlessArray)
+
+    def permutation(self, n):
+        return super().permutation(n).view(HostlessArray)
 
 
 def register():

@@ -528,7 +528,7 @@ def test_transformer_encoder_layer_dropout_only_in_training():
 
 def test_masks_keep_the_graph_finite_under_detect_anomaly(device):
     # Bool masks fill with a finite number, so detect_anomaly sees no inf even for an all-padding sequence.
-    layer = module_on(TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0), device)
+    layer = module_on(TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0, norm_first=True), device)
     x = leaf((3, 2, 4), device)
     padding = tr.Tensor(np.array([[False] * 3, [True] * 3]), device=device)
     with tr.detect_anomaly():

@@ -20,17 +20,33 @@ Around them: ``optim/`` (optimizers), ``data/`` (the examples' datasets),
 ``cli.py``, ``serialization.py`` (``save``/``load``), ``gradcheck.py`` and
 ``checks.py`` (argument checks shared by every module).
 """
-from .autograd import GraphReleasedError, detect_anomaly, enable_grad, is_grad_enabled, no_grad, retain_grads
+import warnings
+
+from .autograd import (
+    GraphReleasedError, detect_anomaly, enable_grad, inference_mode, is_grad_enabled, no_grad, retain_grads,
+    set_grad_enabled,
+)
 from .backends import cuda_is_available
-from .factories import arange, eye, full, manual_seed, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .factories import (
+    arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like,
+    rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like,
+)
 from .functions import (
-    abs, argmax, argmin, cat, chunk, clamp, exp, flatten, log, log_softmax, matmul, max, maximum, mean, min,
-    minimum, permute, relu, reshape, sigmoid, softmax, split, sqrt, squeeze, stack, sum, tanh, transpose,
+    abs, allclose, argmax, argmin, argsort, bmm, cat, chunk, clamp, cos, cumsum, einsum, equal, exp, flatten, flip,
+    gather, get_default_dtype, is_tensor, isfinite, isnan, log, log1p, log_softmax, logsumexp, matmul, max, maximum,
+    mean, min, minimum, mm, multinomial, nan_to_num, norm, permute, pow, relu, reshape, set_default_dtype, sigmoid,
+    sign, sin, softmax, sort, split, sqrt, squeeze, stack, sum, t, tanh, topk, transpose, tril, triu, unbind,
     unsqueeze, var, where,
 )
 from .gradcheck import GradcheckError, gradcheck, gradcheck_directional
 from .dtypes import as_dtype, bool_, float16, float32, float64, int32, int64
 from .tensor import Tensor
 
-__version__ = "0.1.0"
 from .serialization import CheckpointError, load, save
+from . import autograd, data, nn, optim, utils, viz  # tr.nn, tr.optim, ... with no other import, as torch
+
+__version__ = "0.1.0"
+
+# NumPy's floating point warnings (log(0), exp overflow, 0/0) raised inside the framework are silenced,
+# as PyTorch never warns about them: inf and NaN are values; ``detect_anomaly()`` finds where they appear.
+warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinygrad_rnn(\.|$)")

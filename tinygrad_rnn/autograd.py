@@ -79,6 +79,10 @@ class Function:
     walked = False
     #: {output index: weak reference to a tensor whose ``retain_grad()`` asked for its gradient}
     retained = None
+    #: {output index: [hooks]} registered with ``Tensor.register_hook`` on this function's outputs
+    hooks = None
+    #: (version cell, version when saved) of each tensor whose array ``saved`` holds (see ``Tensor.add_``)
+    watched = None
     trace = None
 
     @property
@@ -130,19 +134,23 @@ class Function:
             if not (record and STATE.grad_enabled):
                 return make(out, out_backend)
             fn._record(inputs, (out,))
-            if out.dtype.kind in "fc":
-                return make(out, out_backend, True, fn, 0)
-            return make(out, out_backend)
+            result = make(out, out_backend, True, fn, 0) if out.dtype.kind in "fc" else make(out, out_backend)
+            if fn.saved:
+                fn._watch_saved(inputs, (result,))
+            return result
         if STATE.anomaly:
             for array in out:
                 _check_finite(out_backend, array, f"{fn.name} (forward)")
         if not (record and STATE.grad_enabled):
             return tuple(make(a, out_backend) for a in out)
         fn._record(inputs, out)
-        return tuple(
+        results = tuple(
             make(a, out_backend, True, fn, i) if a.dtype.kind in "fc" else make(a, out_backend)
             for i, a in enumerate(out)
         )
+        if fn.saved:
+            fn._watch_saved(inputs, results)
+        return results
 
     def _record(self, inputs, outputs):
         """Put this function on the tape: links to the inputs' creators (or leaves), metadata, its trace."""
@@ -165,6 +173,25 @@ class Function:
         self.outputs = len(outputs)
         out_meta = tuple([(a.shape, a.dtype) for a in outputs])
         self.trace = recording.Trace(recording.CURRENT.scope, constants, out_meta, STATE.keep_grads)
+
+    def _watch_saved(self, inputs, outputs):
+        """Remember the version of each input or output whose array this op saved, so that its backward
+        can refuse to run on values that an in-place change has since overwritten."""
+        saved = self.saved
+        watched = None
+        for tensors in (inputs, outputs):
+            for t in tensors:
+                array = t.array
+                for kept in saved:
+                    if kept is array:
+                        cell = t._version
+                        if cell is None:
+                            cell = t._version = [0]
+                        if watched is None:
+                            watched = []
+                        watched.append((cell, cell[0]))
+                        break
+        self.watched = watched
 
     def release(self):
         """Free what the backward kept, and the inputs that needed no gradient; a later backward raises."""
@@ -215,6 +242,7 @@ def backward(root, gradient=None, retain_graph=False):
     pending[start][root._index] = grad
     heap = [(-start.seq, start)]
     anomaly = STATE.anomaly
+    hooked = {}
     while heap:
         fn = heapq.heappop(heap)[1]
         grads_out = pending.pop(fn)
@@ -225,13 +253,22 @@ def backward(root, gradient=None, retain_graph=False):
                 "from an earlier batch is being carried over, cut its history with "
                 "tinygrad_rnn.nn.utils.detach_state(state)"
             )
+        if fn.hooks:
+            _run_hooks(fn, grads_out)
         if fn.trace.keep_grads:
             fn.trace.out_grads = list(grads_out)
         if fn.retained:
             _fill_retained(fn, grads_out)
+        if fn.watched:
+            _check_versions(fn)
         grads_in = fn.backward(*grads_out)
         if type(grads_in) is not tuple:
             grads_in = (grads_in,)
+        if len(grads_in) != len(fn.next):
+            raise RuntimeError(
+                f"{fn.name}.backward: returned {len(grads_in)} gradient(s) for {len(fn.next)} input(s); "
+                "return one per input of forward (None where an input needs none)"
+            )
         if not retain_graph:
             fn.release()
         else:
@@ -240,7 +277,7 @@ def backward(root, gradient=None, retain_graph=False):
             if parent is None or g is None:
                 continue
             if g.shape != shape:
-                g = sum_to_shape(g, shape)
+                g = _sum_to_input_shape(fn, g, shape)
                 if g.shape != shape:
                     raise RuntimeError(
                         f"{fn.name}.backward: gradient of shape {tuple(g.shape)} for an input of shape {tuple(shape)}"
@@ -261,7 +298,9 @@ def backward(root, gradient=None, retain_graph=False):
                 else:
                     slots[index] = slots[index] + g
             else:
-                _accumulate_leaf(parent, g)
+                _accumulate_leaf(parent, g, hooked)
+    for leaf, g in hooked.items():
+        _accumulate_leaf(leaf, g)
 
 
 def sum_to_shape(grad, shape):
@@ -285,6 +324,40 @@ class GraphReleasedError(RuntimeError):
     """Raised by a second ``backward()`` through a graph whose saved arrays were freed."""
 
 
+def _sum_to_input_shape(fn, grad, shape):
+    """``sum_to_shape``, with an error naming the op when the gradient cannot be the input's."""
+    try:
+        return sum_to_shape(grad, shape)
+    except ValueError:
+        raise RuntimeError(
+            f"{fn.name}.backward: gradient of shape {tuple(grad.shape)} for an input of shape {tuple(shape)}"
+        ) from None
+
+
+def _check_versions(fn):
+    for cell, version in fn.watched:
+        if cell[0] != version:
+            raise RuntimeError(
+                f"{fn.name}.backward: a tensor that {fn.name} saved for its backward was modified in place after "
+                f"it was saved (its version went from {version} to {cell[0]}), so its gradient would be wrong. "
+                "Modify a copy (.clone()) instead, or do the in-place change after backward()"
+            )
+
+
+def _run_hooks(fn, grads_out):
+    """Call the ``register_hook`` hooks of each output with its gradient (an array in, an array or None
+    out: ``Tensor.register_hook`` wraps the user's function); a returned array replaces the gradient."""
+    for index, hooks in fn.hooks.items():
+        g = grads_out[index]
+        if g is None:
+            continue
+        for hook in hooks:
+            replaced = hook(g)
+            if replaced is not None:
+                g = replaced
+        grads_out[index] = g
+
+
 def _fill_retained(fn, grads_out):
     """Give the tensors that called ``retain_grad()`` their gradient (zeros for an unused output)."""
     for i, ref in fn.retained.items():
@@ -296,7 +369,17 @@ def _fill_retained(fn, grads_out):
             tensor.grad = tensor._make(g, tensor._backend)
 
 
-def _accumulate_leaf(leaf, grad):
+def _accumulate_leaf(leaf, grad, hooked=None):
+    """Add ``grad`` into ``leaf.grad``. A leaf with hooks gets them called once, on its whole gradient
+    of this backward (as PyTorch): its parts are summed in ``hooked`` until the walk ends."""
+    if leaf._hooks and hooked is not None:
+        hooked[leaf] = grad if leaf not in hooked else hooked[leaf] + grad
+        return
+    if leaf._hooks:
+        for hook in leaf._hooks:
+            replaced = hook(grad)
+            if replaced is not None:
+                grad = replaced
     if leaf.grad is None:
         leaf.grad = leaf._make(leaf._backend.xp.array(grad, copy=True), leaf._backend)
     else:
@@ -385,14 +468,38 @@ class _GradMode:
         return wrapper
 
 
-def no_grad():
-    """Context manager / decorator: ops inside record no tape (inference, updates)."""
-    return _GradMode(False)
+def no_grad(func=None):
+    """Context manager / decorator: ops inside record no tape (inference, updates).
+
+    ``with no_grad():``, ``@no_grad()`` and ``@no_grad`` all work, as in PyTorch."""
+    return _GradMode(False) if func is None else _GradMode(False)(func)
 
 
-def enable_grad():
+def enable_grad(func=None):
     """Context manager / decorator: turn tape recording back on inside a ``no_grad`` block."""
-    return _GradMode(True)
+    return _GradMode(True) if func is None else _GradMode(True)(func)
+
+
+def inference_mode(mode=True):
+    """``no_grad`` under PyTorch's other name (``mode=False`` records as usual); also ``@inference_mode``."""
+    if callable(mode):
+        return _GradMode(False)(mode)
+    return _GradMode(not mode)
+
+
+class set_grad_enabled:  # noqa: N801  (PyTorch's name: a function-like class)
+    """Switch recording on or off: at once when called (``set_grad_enabled(False)``), or for a block
+    (``with set_grad_enabled(is_training):``), restoring the previous mode at its end."""
+
+    def __init__(self, mode: bool):
+        self.previous = STATE.grad_enabled
+        STATE.grad_enabled = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        STATE.grad_enabled = self.previous
 
 
 def is_grad_enabled() -> bool:
@@ -434,6 +541,8 @@ __all__ = [
     "scope",
     "no_grad",
     "enable_grad",
+    "inference_mode",
+    "set_grad_enabled",
     "is_grad_enabled",
     "detect_anomaly",
     "retain_grads",

@@ -2,8 +2,9 @@
 
 Each subcommand is one ``_NAME_command(commands)`` function that adds its
 subparser and sets ``handler`` to the function that runs it; add a new one to
-``SUBCOMMANDS``. A bad command line, an unknown example or a missing file
-ends with a one-line message and exit code 2.
+``SUBCOMMANDS``. A bad command line, an unknown example, a missing, unreadable
+or wrong kind of file, or an output that cannot be written ends with a
+one-line message on stderr and exit code 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -16,6 +17,20 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _fail(prog: str, message: str):
+    """Print ``PROG: error: MESSAGE`` as one line on stderr and exit with code 2."""
+    print(f"{prog}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _describe(exc: BaseException) -> str:
+    """An OSError as ``strerror: 'file'`` (no ``[Errno N]``); anything else as its message."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        files = " -> ".join(repr(str(f)) for f in (exc.filename, exc.filename2) if f is not None)
+        return f"{exc.strerror}: {files}"
+    return str(exc)
 
 
 # ------------------------------------------------------------------- version
@@ -68,11 +83,21 @@ def _run_example(args) -> int:
         module = load_example(args.name)
     except UnknownExampleError as exc:
         args.subparser.error(str(exc))
+    from .serialization import CheckpointError
+
+    prog = f"tinygrad-rnn run {args.name}"
     try:
         module.main(args.example_args)
     except KeyboardInterrupt:
-        print(f"tinygrad-rnn run {args.name}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # an example's `raise SystemExit("NAME: what is wrong")`
+            message = exc.code[len(args.name) + 2:] if exc.code.startswith(f"{args.name}: ") else exc.code
+            _fail(prog, message)
+        raise
+    except (OSError, CheckpointError) as exc:
+        _fail(prog, _describe(exc))
     return 0
 
 
@@ -129,6 +154,7 @@ def _run_bench(args) -> int:
 
 # --------------------------------------------------------------------- graph
 def _graph_command(commands):
+    from .examples_support import positive_int
     from .lecture_graphs import CELLS, KINDS
 
     parser = commands.add_parser(
@@ -142,7 +168,7 @@ def _graph_command(commands):
     parser.add_argument("--grads", action="store_true", help="run backward() and shade by gradient norm")
     parser.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
     parser.add_argument("--expand-fused", action="store_true", help="draw the gates inside fused cells")
-    parser.add_argument("--max-nodes", type=int, default=300, help="node budget before steps collapse")
+    parser.add_argument("--max-nodes", type=positive_int, default=300, help="node budget before steps collapse")
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
                         help="output file; its suffix (.svg, .png, .pdf, .dot) picks the format")
     parser.set_defaults(handler=_run_graph, subparser=parser)
@@ -151,6 +177,8 @@ def _graph_command(commands):
 def _run_graph(args) -> int:
     import shutil
     from pathlib import Path
+
+    import graphviz
 
     from .lecture_graphs import build_lecture_graph
 
@@ -162,15 +190,27 @@ def _run_graph(args) -> int:
         args.subparser.error(f"-o {args.output}: expected a .svg, .png, .pdf or .dot file")
     if not output.parent.exists():
         args.subparser.error(f"-o {args.output}: folder {output.parent} does not exist")
+    if not output.parent.is_dir():
+        args.subparser.error(f"-o {args.output}: {output.parent} is not a folder")
+    if output.is_dir():
+        args.subparser.error(f"-o {args.output}: is a folder: expected a file name ending in .{fmt}")
     if fmt != "dot" and shutil.which("dot") is None:
         args.subparser.error("the graphviz 'dot' program is missing (Debian: apt-get install graphviz); "
                              "or write DOT text with -o FILE.dot")
     graph = build_lecture_graph(args.kind, steps=args.steps, cell=args.cell, mode=args.mode, grads=args.grads,
                                 expand_fused=args.expand_fused, max_nodes=args.max_nodes)
-    data = graph.source.encode() if fmt == "dot" else graph.pipe(format=fmt)
+    try:
+        data = graph.source.encode() if fmt == "dot" else graph.pipe(format=fmt)
+    except (graphviz.CalledProcessError, graphviz.ExecutableNotFound) as exc:
+        args.subparser.error(f"the graphviz 'dot' program failed to render {fmt}: {' '.join(str(exc).split())}")
     temporary = output.with_name(output.name + ".part")
-    temporary.write_bytes(data)
-    temporary.replace(output)
+    try:
+        temporary.write_bytes(data)
+        temporary.replace(output)
+    except OSError as exc:
+        if temporary.is_file():
+            temporary.unlink()
+        args.subparser.error(f"-o {args.output}: cannot write it: {exc.strerror or exc}")
     print(f"wrote {output} ({args.kind}, {args.cell}, {args.steps} steps, {args.mode})")
     return 0
 
@@ -193,7 +233,12 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.handler(args)
+    from .serialization import CheckpointError
+
+    try:
+        return args.handler(args)
+    except (OSError, CheckpointError) as exc:  # a file problem met while running: no traceback
+        _fail(f"{parser.prog} {args.command}", _describe(exc))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ file looks like this::
         run = support.start(build_parser(), argv)   # parses, seeds, makes run.out
         for step in (bar := run.progress(range(100), desc="train")):
             ...
-            bar.set_postfix(loss=f"{loss:.4f}")
+            losses.append(run.check_loss(loss))     # a float; a NaN or inf loss ends the run
+            bar.set_postfix(loss=f"{losses[-1]:.4f}")
         run.graph(loss, "graph", model=model)        # graph.svg (or graph.dot without `dot`)
         fig, ax = support.figure()                   # matplotlib Figure, no pyplot state
         ...
@@ -35,7 +36,13 @@ Common flags (added by :func:`example_parser`): ``--device cpu|cuda``,
 ``tinygrad_rnn.manual_seed`` and ``run.rng``, a NumPy Generator for data) and
 ``--out DIR`` (default: a folder named after the example in the current
 directory). A bad flag or a missing file (use ``type=support.existing_file``)
-ends the run with a one-line message and exit code 2.
+ends the run with a one-line message and exit code 2. Every ``type=float``
+flag must be finite, and the float flags named in :data:`FLOAT_FLAG_RANGES`
+(``--lr``, ``--clip``, ``--val-fraction``, ...) must lie in their range.
+``run.check_loss(loss)`` ends training at the first NaN or infinite loss (one
+line, exit code 1); ``run.load_checkpoint(path, required)`` reads a checkpoint,
+refusing another example's; ``run.error(message)`` ends the run with one line
+and exit code 2.
 
 The examples live in the repository's ``examples/`` directory, which is
 installed as the package ``tinygrad_rnn.examples``; :func:`examples_dir` finds
@@ -51,6 +58,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,7 +72,11 @@ __all__ = [
     "UnknownExampleError",
     "example_parser",
     "existing_file",
+    "text_file",
+    "checkpoint_file",
     "positive_int",
+    "finite_float",
+    "FLOAT_FLAG_RANGES",
     "start",
     "figure",
     "examples_dir",
@@ -75,11 +87,37 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- flags
+_POSITIVE = ("a number > 0", lambda v: v > 0)
+_FRACTION = ("a number in (0, 1)", lambda v: 0 < v < 1)
+#: number flags checked wherever an example declares them: dest -> (what is expected, test)
+FLOAT_FLAG_RANGES = {
+    "lr": _POSITIVE, "lr_decay": _POSITIVE, "clip": _POSITIVE, "max_norm": _POSITIVE, "temperature": _POSITIVE,
+    "time_limit": _POSITIVE, "epochs": _POSITIVE, "val_fraction": _FRACTION, "test_fraction": _FRACTION,
+    "dropout": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+}
+
+
 class ExampleParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line with exit code 2 (no usage dump)."""
+    """argparse that reports a bad command line in one line with exit code 2 (no usage dump).
+
+    ``type=float`` flags refuse NaN and infinities, and the flags of
+    :data:`FLOAT_FLAG_RANGES` are checked against their ranges.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("type", float, finite_float)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        for dest, (expected, test) in FLOAT_FLAG_RANGES.items():
+            value = getattr(namespace, dest, None)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not test(value):
+                self.error(f"argument --{dest.replace('_', '-')}: expected {expected}, got {value!r}")
+        return namespace, extras
 
 
 def example_name(file) -> str:
@@ -106,9 +144,19 @@ def example_parser(file, doc: str | None = None) -> ExampleParser:
 
 
 def existing_file(value: str) -> str:
-    """argparse ``type=`` for a path that must exist: a missing one is a one-line error."""
-    if not os.path.isfile(value):
+    """argparse ``type=`` for a readable regular file: a missing, unreadable or special one
+    (a folder, ``/dev/null``) is a one-line error."""
+    if not os.path.exists(value):
         raise argparse.ArgumentTypeError(f"no such file: {value!r}")
+    if os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is a folder: expected a file")
+    if not os.path.isfile(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a regular file (a device or pipe): expected a file")
+    try:
+        with open(value, "rb"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value!r}: {exc.strerror or exc}") from None
     return value
 
 
@@ -120,11 +168,15 @@ def text_file(value: str) -> str:
     if not data:
         raise argparse.ArgumentTypeError(f"{value!r} is empty: expected a text file to train on")
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise argparse.ArgumentTypeError(
             f"{value!r} is not UTF-8 text (byte {exc.start}): expected a text file to train on"
         ) from None
+    if len(text) < 2:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} has {len(text)} character: expected a text of at least 2 characters to train on"
+        )
     return value
 
 
@@ -133,7 +185,7 @@ def checkpoint_file(value: str) -> str:
     existing_file(value)
     try:
         tr.load(value)
-    except tr.CheckpointError as exc:
+    except (tr.CheckpointError, OSError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
@@ -151,6 +203,17 @@ def _int_at_least(value: str, minimum: int, what: str) -> int:
 def positive_int(value: str) -> int:
     """argparse ``type=`` for an int >= 1."""
     return _int_at_least(value, 1, "positive")
+
+
+def finite_float(value: str) -> float:
+    """argparse ``type=`` for a finite number (what ``type=float`` means in an example's parser)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return number
 
 
 def _non_negative_int(value: str) -> int:
@@ -192,16 +255,56 @@ class ExampleRun:
     Every file written through the run is listed in ``metrics["outputs"]``.
     """
 
-    def __init__(self, name: str, args: argparse.Namespace):
+    def __init__(self, name: str, args: argparse.Namespace, parser: argparse.ArgumentParser | None = None):
         self.name = name
         self.args = args
+        self.parser = parser if parser is not None else ExampleParser(prog=f"tinygrad-rnn run {name}")
         self.device: str = args.device
         self.quick: bool = args.quick
         self.seed: int = args.seed
         self.out = Path(args.out if args.out is not None else name)
         self.rng = np.random.default_rng(self.seed)
         self.outputs: list[str] = []
+        self._bars = []
+        self._losses_checked = 0
         self._started = time.perf_counter()
+
+    def error(self, message: str):
+        """End the run: ``PROG: error: message`` on stderr, exit code 2 (as for a bad flag)."""
+        self._close_bars()
+        self.parser.error(message)
+
+    def check_loss(self, loss, step=None) -> float:
+        """``loss`` (a Tensor or number) as a float; a NaN or infinite loss ends the run with one line
+        naming ``step`` (default: how many losses were checked) and exit code 1."""
+        self._losses_checked += 1
+        step = self._losses_checked if step is None else step
+        value = float(loss.item() if isinstance(loss, tr.Tensor) else loss)
+        if not math.isfinite(value):
+            self._close_bars()
+            self.parser.exit(1, f"{self.parser.prog}: error: the training loss is {value} at step {step}, "
+                                "so training stopped (it diverged; a smaller --lr usually helps)\n")
+        return value
+
+    def load_checkpoint(self, path, required=()) -> dict:
+        """``tr.load(path)`` for this example: a missing, unreadable or damaged file, or one without an
+        entry of ``required`` (another example's checkpoint), ends the run with one line (exit code 2)."""
+        try:
+            checkpoint = tr.load(path)
+        except FileNotFoundError:
+            self.error(f"no checkpoint at {path}: train one first with `tinygrad-rnn run {self.name}`")
+        except (OSError, tr.CheckpointError) as exc:
+            self.error(f"cannot read the checkpoint {path}: {exc}")
+        missing = [key for key in required if not isinstance(checkpoint, dict) or key not in checkpoint]
+        if missing:
+            found = ", ".join(map(str, checkpoint)) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+            self.error(f"{path} is not a {self.name} checkpoint: it has no {missing[0]!r} entry (it has: {found}); "
+                       f"expected a file written by `tinygrad-rnn run {self.name}`")
+        return checkpoint
+
+    def _close_bars(self):
+        for bar in self._bars:
+            bar.close()
 
     def path(self, filename: str) -> Path:
         """``out/filename``, recorded as an output of the run (for checkpoints and extra files)."""
@@ -216,7 +319,9 @@ class ExampleRun:
             iterable = range(iterable)
         options = dict(desc=f"{self.name} {desc}", unit="step", dynamic_ncols=True, mininterval=0.2, leave=True)
         options.update(kwargs)
-        return _progress_bar_class()(iterable, **options)
+        bar = _progress_bar_class()(iterable, **options)
+        self._bars.append(bar)
+        return bar
 
     def graph(self, root, filename: str = "graph", **draw_options) -> Path:
         """Render the graph that produced ``root`` with ``tinygrad_rnn.viz.draw_graph(root, **draw_options)``.
@@ -301,12 +406,24 @@ def start(parser: argparse.ArgumentParser, argv=None) -> ExampleRun:
     name = getattr(args, "_example_name", None) or parser.prog.split()[-1]
     _check_device(parser, args.device)
     tr.manual_seed(args.seed)
-    run = ExampleRun(name, args)
-    try:
-        run.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        parser.error(f"--out: cannot create {str(run.out)!r}: {exc.strerror or exc}")
+    run = ExampleRun(name, args, parser)
+    _check_out_folder(parser, run.out)
     return run
+
+
+def _check_out_folder(parser, out: Path):
+    """Create ``out``; a file in the way or a folder that cannot be written to is a one-line error."""
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out: {str(out)!r} is not a folder: expected a folder for the outputs")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out: cannot create the folder {str(out)!r}: {exc.strerror or exc}")
+    try:
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        parser.error(f"--out: cannot write in the folder {str(out)!r}: {exc.strerror or exc}")
 
 
 def _check_device(parser, device):

@@ -20,7 +20,7 @@ from .ops import elementwise as ew
 from .ops import linalg, reduce
 from .tensor_inplace import InplaceMethods
 from .tensor_math import MathMethods
-from .tensor_shape import ShapeMethods, _shape_args
+from .tensor_shape import ShapeMethods
 
 
 class Tensor(ShapeMethods, MathMethods, InplaceMethods):
@@ -28,10 +28,13 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
 
     ``Tensor(data, requires_grad=False, device=None, dtype=None)``: Python
     floats and lists of floats become float32, Python ints int64; NumPy arrays
-    keep their dtype. ``device`` is ``"cpu"`` (the default) or ``"cuda[:N]"``.
+    keep their dtype. The values are copied (``from_numpy`` shares memory
+    instead). ``device`` is ``"cpu"`` (the default) or ``"cuda[:N]"``.
     """
 
-    __slots__ = ("array", "_backend", "requires_grad", "grad", "_creator", "_index", "_name", "__weakref__")
+    __slots__ = (
+        "array", "_backend", "requires_grad", "grad", "_creator", "_index", "_name", "_version", "_hooks", "__weakref__"
+    )
     __array_priority__ = 1000  # so ndarray OP Tensor calls Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, device=None, dtype=None):
@@ -42,8 +45,8 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
             source = data
         backend = get_backend(device) if device is not None else backend_of_array(data)
         dtype = as_dtype(dtype) if dtype is not None else None
-        if backend.is_array(data):
-            array = data if dtype is None or data.dtype == dtype else data.astype(dtype)
+        if backend.is_array(data):  # copied, as torch.tensor does: an in-place change never reaches the source
+            array = data.copy() if dtype is None or data.dtype == dtype else data.astype(dtype)
         else:
             if dtype is None and not isinstance(source, np.ndarray):
                 dtype = default_dtype_of(data)
@@ -62,6 +65,8 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         self._creator = None
         self._index = 0
         self._name = None
+        self._version = None
+        self._hooks = None
 
     @staticmethod
     def _make(data, backend, requires_grad=False, creator=None, index=0):
@@ -78,6 +83,8 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         t._creator = creator
         t._index = index
         t._name = None
+        t._version = None
+        t._hooks = None
         return t
 
     # ----------------------------------------------------------------- attributes
@@ -227,25 +234,6 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
                 out = ew.ToDevice.apply(out, target=target)
         return out
 
-    def new_full(self, size, fill_value, dtype=None) -> "Tensor":
-        """``fill_value`` everywhere in a tensor of ``size`` on this tensor's device, of its dtype unless given."""
-        return self._new_full(tuple(size), fill_value, dtype, "new_full")
-
-    def new_zeros(self, *size, dtype=None) -> "Tensor":
-        """Zeros of ``size`` on this tensor's device, of its dtype unless ``dtype`` is given."""
-        return self._new_full(size, 0, dtype, "new_zeros")
-
-    def new_ones(self, *size, dtype=None) -> "Tensor":
-        """Ones of ``size`` on this tensor's device, of its dtype unless ``dtype`` is given."""
-        return self._new_full(size, 1, dtype, "new_ones")
-
-    def _new_full(self, size, value, dtype, op):
-        size = _shape_args(size, op)
-        if any(n < 0 for n in size):
-            raise ValueError(f"{op}: sizes must be non-negative integers, got {size}")
-        dtype = self.dtype if dtype is None else as_dtype(dtype)
-        return Tensor._make(self._backend.xp.full(size, value, dtype=dtype), self._backend)
-
     def cpu(self) -> "Tensor":
         return self.to("cpu")
 
@@ -277,8 +265,12 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
 
     # ------------------------------------------------------------------ autograd
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor._make(self.array, self._backend)
+        """The same data, cut from the graph (shares memory and the in-place version counter, as in PyTorch)."""
+        out = Tensor._make(self.array, self._backend)
+        if self._version is None:
+            self._version = [0]
+        out._version = self._version
+        return out
 
     def clone(self) -> "Tensor":
         """A copy of the data that stays in the graph."""
@@ -299,6 +291,37 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         if self._creator.retained is None:
             self._creator.retained = {}
         self._creator.retained[self._index] = weakref.ref(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` with this tensor's gradient during ``backward()``; a tensor it returns
+        replaces the gradient (as in PyTorch). Returns a handle whose ``remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if not callable(hook):
+            raise TypeError(f"register_hook: hook must be callable, got {type(hook).__name__}")
+        backend, shape, dtype = self._backend, self.shape, self.dtype
+
+        def on_array(grad):
+            replaced = hook(Tensor._make(grad, backend))
+            if replaced is None:
+                return None
+            if not isinstance(replaced, Tensor) or replaced.shape != shape or replaced.dtype != dtype:
+                got = f"{replaced.shape} {replaced.dtype}" if isinstance(replaced, Tensor) else type(replaced).__name__
+                raise RuntimeError(f"register_hook: a hook must return None or a tensor of shape {shape} "
+                                   f"and dtype {dtype}, got {got}")
+            return replaced.array
+
+        if self._creator is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            fn = self._creator
+            if fn.hooks is None:
+                fn.hooks = {}
+            hooks = fn.hooks.setdefault(self._index, [])
+        hooks.append(on_array)
+        return _HookHandle(hooks, on_array)
 
     def backward(self, gradient=None, retain_graph=False) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on."""
@@ -445,23 +468,6 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         axis = normalize_dims(dim, self.ndim, "mean")
         return reduce.Mean.apply(_as_floating(self, "mean"), axis=axis, keepdim=keepdim)
 
-    def max(self, dim=None, keepdim=False):
-        """The maximum; with an int ``dim``, a ``(values, indices)`` pair as in PyTorch."""
-        return self._extreme(dim, keepdim, reduce.Max, "max", "argmax")
-
-    def min(self, dim=None, keepdim=False):
-        """The minimum; with an int ``dim``, a ``(values, indices)`` pair as in PyTorch."""
-        return self._extreme(dim, keepdim, reduce.Min, "min", "argmin")
-
-    def _extreme(self, dim, keepdim, op, name, arg_name):
-        if isinstance(dim, Tensor):
-            raise TypeError(f"{name}: for the elementwise {name} of two tensors use tinygrad_rnn.{name}imum")
-        axis = normalize_dims(dim, self.ndim, name)
-        values = op.apply(self, axis=axis, keepdim=keepdim)
-        if isinstance(dim, (int, np.integer)):
-            return values, getattr(self, arg_name)(dim, keepdim=keepdim)
-        return values
-
     def amax(self, dim=None, keepdim=False):
         return reduce.Max.apply(self, axis=normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
 
@@ -572,3 +578,14 @@ def _logical(a, b, method):
     if a.dtype != bool_ or b.dtype != bool_:
         raise TypeError(f"{method.strip('_')}: expected bool tensors, got {a.dtype} and {b.dtype}")
     return Tensor._make(getattr(a.array, method)(b.array), a._backend)
+
+
+class _HookHandle:
+    """What ``register_hook`` returns: ``remove()`` takes the hook out again."""
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)

@@ -107,12 +107,6 @@ class ShapeMethods:
     def __getitem__(self, index):
         return shape_ops.GetItem.apply(self, index=_normalize_index(index, self))
 
-    def __setitem__(self, index, value):
-        raise TypeError(
-            "Tensor does not support item assignment (it would break the recorded graph); "
-            "build the result with tinygrad_rnn.where, cat or stack instead"
-        )
-
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
@@ -140,6 +134,8 @@ def _normalize_index(index, tensor):
             if item.dtype.kind not in "iub":
                 raise IndexError(f"__getitem__: index tensors must be integer or bool, got {item.dtype}")
             item = item.array
+        elif isinstance(item, range):
+            item = tensor._backend.asarray(np.arange(item.start, item.stop, item.step, dtype=int64))
         elif isinstance(item, (list, np.ndarray)):
             array = np.asarray(item)
             if array.dtype.kind not in "iub" and array.size:

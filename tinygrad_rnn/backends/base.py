@@ -48,7 +48,32 @@ class Backend:
         """Uniform samples in [0, 1) of ``shape`` and ``dtype`` from this device's generator."""
         raise NotImplementedError
 
+    def randint(self, low, high, shape):
+        """Integers drawn uniformly from [low, high), int64 of ``shape``, from this device's generator."""
+        raise NotImplementedError
+
+    def permutation(self, n):
+        """A random permutation of ``0 .. n-1`` (int64) from this device's generator."""
+        raise NotImplementedError
+
+    def argsort(self, array, axis):
+        """Indices that sort ``array`` along ``axis``, equal elements kept in their order (a stable sort);
+        NaN sorts last. NumPy needs ``kind="stable"`` for that, CuPy's only sort already is."""
+        return self.xp.argsort(array, axis=axis, kind="stable")
+
     _rnn_kernels = None
+
+    def __copy__(self):
+        return self  # one backend object per device: copies of tensors stay on the same device
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __getstate__(self):
+        """Pickle without the kernel cache (it holds the array module), so tensors pickle as before."""
+        state = dict(self.__dict__)
+        state.pop("_rnn_kernels", None)
+        return state
 
     def rnn_kernels(self):
         """The pointwise gate updates the fused RNN ops (``ops/rnn.py``) run on this device: by default

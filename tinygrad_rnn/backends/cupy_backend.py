@@ -73,6 +73,17 @@ class CupyBackend(Backend):
         with self._cuda_device:
             return self._rng.random_sample(shape, dtype=np.dtype(dtype))
 
+    def randint(self, low, high, shape):
+        with self._cuda_device:
+            return self._rng.randint(low, high, size=shape, dtype=np.int64)
+
+    def permutation(self, n):
+        with self._cuda_device:
+            return self._rng.permutation(n).astype(np.int64, copy=False)
+
+    def argsort(self, array, axis):
+        return self.xp.argsort(array, axis=axis)  # CuPy's sort is always stable and takes no ``kind="stable"``
+
     def rnn_kernels(self):
         """The fused RNN ops' gate updates as single CUDA kernels, compiled on first use."""
         if self._rnn_kernels is None:

@@ -35,3 +35,9 @@ class NumpyBackend(Backend):
 
     def rand(self, shape, dtype):
         return self._rng.random(shape, dtype=np.dtype(dtype))
+
+    def randint(self, low, high, shape):
+        return self._rng.integers(low, high, size=shape, dtype=np.int64)
+
+    def permutation(self, n):
+        return self._rng.permutation(n).astype(np.int64, copy=False)

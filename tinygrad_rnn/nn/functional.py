@@ -3,7 +3,11 @@
 Import as ``import tinygrad_rnn.nn.functional as F``. Each function checks its
 arguments (clear errors naming the call, the argument, what was expected and
 what was given) and then calls one fused op from ``ops/layers.py`` /
-``ops/losses.py``, or composes a few primitive ones.
+``ops/losses.py``, or composes a few primitive ones. The argument checks live
+in ``functional_args.py``; gelu, silu, leaky_relu, normalize, cosine_similarity
+and pad in ``functional_activations.py``; binary_cross_entropy, kl_div,
+smooth_l1_loss, huber_loss and cross-entropy against class probabilities in
+``functional_losses.py`` (all re-exported here).
 """
 from __future__ import annotations
 
@@ -18,53 +22,15 @@ from ..functions import where
 from ..tensor import Tensor
 from ..ops import layers as layer_ops
 from ..ops import losses as loss_ops
+from .functional_activations import cosine_similarity, gelu, leaky_relu, normalize, pad, silu  # noqa: F401
+from .functional_args import (  # noqa: F401  (F._check_reduction and friends: the modules use them too)
+    _REDUCTIONS, _broadcastable, _check_reduction, _constant, _pointwise_arguments, _reduce, _require_floating,
+    _same_device, _tensor,
+)
+from .functional_losses import (  # noqa: F401
+    _soft_cross_entropy, binary_cross_entropy, huber_loss, kl_div, smooth_l1_loss,
+)
 
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-# ----------------------------------------------------------------- argument checks
-def _tensor(value, op, arg):
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: {arg} must be a Tensor, got {type(value).__name__}")
-    return value
-
-
-def _require_floating(value, op, arg):
-    _tensor(value, op, arg)
-    if value.dtype.kind != "f":
-        raise TypeError(f"{op}: {arg} must be a floating point tensor, got dtype {value.dtype}")
-    return value
-
-
-def _same_device(op, first, *others):
-    for name, t in others:
-        if t is not None and t.device != first[1].device:
-            raise RuntimeError(
-                f"{op}: {first[0]} is on {first[1].device} but {name} is on {t.device}; move them with .to(device)"
-            )
-
-
-def _check_reduction(reduction, op):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _reduce(loss, reduction):
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
-
-
-def _constant(value, like, op, arg):
-    """An optional per-class/per-element tensor used as a constant: detached, in ``like``'s dtype."""
-    if value is None:
-        return None
-    _require_floating(value, op, arg)
-    _same_device(op, ("input", like), (arg, value))
-    value = value.detach()
-    return value if value.dtype == like.dtype else value.to(dtype=like.dtype)
 
 
 # ------------------------------------------------------------------------- layers
@@ -227,8 +193,12 @@ def _class_arguments(op, input, target, weight, ignore_index, reduction):
     _check_reduction(reduction, op)
     _same_device(op, ("input", input), ("target", target))
     if target.dtype.kind not in "iu":
+        hint = (
+            f"; a floating point target holds class probabilities and must have the input's shape {input.shape}, "
+            f"got {target.shape}" if op == "cross_entropy" and target.dtype.kind == "f" else ""
+        )
         raise TypeError(
-            f"{op}: target must be an integer tensor of class indices (e.g. int64), got dtype {target.dtype}"
+            f"{op}: target must be an integer tensor of class indices (e.g. int64), got dtype {target.dtype}{hint}"
         )
     if input.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
@@ -273,10 +243,16 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     Per position: -w_t log softmax(x)_t (mixed with the uniform distribution by
     ``label_smoothing``); positions whose target is ``ignore_index`` count
     nothing. 'mean' divides by the summed weight of the counted positions.
+
+    A floating point ``target`` of the input's shape holds class probabilities
+    instead (PyTorch's rule): -Σ_c w_c t_c log softmax(x)_c per position, 'mean'
+    dividing by the number of positions (see ``functional_losses``).
     """
     op = "cross_entropy"
     if isinstance(label_smoothing, bool) or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    if isinstance(input, Tensor) and isinstance(target, Tensor) and input.ndim and target.shape == input.shape:
+        return _soft_cross_entropy(input, target, weight, ignore_index, reduction, float(label_smoothing))
     x, t, w, unbatched, all_counted = _class_arguments(op, input, target, weight, ignore_index, reduction)
     loss = loss_ops.CrossEntropy.apply(
         x, t, *([w] if w is not None else []),
@@ -295,18 +271,6 @@ def nll_loss(input, target, weight=None, *, ignore_index=-100, reduction="mean")
     return loss.reshape(()) if unbatched and reduction == "none" else loss
 
 
-def _pointwise_arguments(op, input, target, reduction):
-    _require_floating(input, op, "input")
-    _tensor(target, op, "target")
-    _check_reduction(reduction, op)
-    _same_device(op, ("input", input), ("target", target))
-    if input.shape != target.shape:
-        raise ValueError(
-            f"{op}: input of shape {input.shape} and target of shape {target.shape} differ; "
-            "reshape one of them explicitly (losses do not broadcast)"
-        )
-
-
 def mse_loss(input, target, *, reduction="mean") -> Tensor:
     """Mean squared error (x - y)², reduced by ``reduction``; shapes must match exactly."""
     _pointwise_arguments("mse_loss", input, target, reduction)
@@ -318,15 +282,6 @@ def l1_loss(input, target, *, reduction="mean") -> Tensor:
     """Mean absolute error |x - y|, reduced by ``reduction``; shapes must match exactly."""
     _pointwise_arguments("l1_loss", input, target, reduction)
     return _reduce((input - target).abs(), reduction)
-
-
-def _broadcastable(op, name, value, shape):
-    try:
-        ok = np.broadcast_shapes(value.shape, shape) == shape
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"{op}: {name} of shape {value.shape} does not broadcast to the input's shape {shape}")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean", pos_weight=None) -> Tensor:

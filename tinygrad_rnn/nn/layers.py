@@ -1,4 +1,5 @@
-"""Basic layers in the shape of ``torch.nn``: Linear, Embedding, Dropout, LayerNorm, activations.
+"""Basic layers in the shape of ``torch.nn``: Linear, Embedding, Dropout, LayerNorm, activations
+(Tanh, ReLU, Sigmoid, GELU, SiLU, LeakyReLU, Softmax, LogSoftmax), Identity, Flatten.
 
 Parameters are created on the CPU and filled from the CPU generator, so
 ``tinygrad_rnn.manual_seed(s)`` gives the same initial weights on every
@@ -195,6 +196,55 @@ class Sigmoid(Module):
         return F.sigmoid(input)
 
 
+class GELU(Module):
+    """Gaussian Error Linear Unit x·Φ(x) (Φ the standard normal CDF), the activation of BERT and GPT;
+    ``approximate='tanh'`` uses PyTorch's tanh approximation (see ``F.gelu``)."""
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, input):
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """Elementwise x·σ(x) (swish); with ``inplace=True`` the result overwrites the input."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.silu(input, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+
+class LeakyReLU(Module):
+    """Elementwise x for x > 0, ``negative_slope``·x otherwise; with ``inplace=True`` the result
+    overwrites the input."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.number)):
+            raise TypeError(f"LeakyReLU: negative_slope must be a real number, got {negative_slope!r}")
+        self.negative_slope = negative_slope
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.leaky_relu(input, self.negative_slope, inplace=self.inplace)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
 class Softmax(Module):
     """softmax(x) along ``dim``."""
 
@@ -242,6 +292,6 @@ class Flatten(Module):
 
 
 __all__ = [
-    "Linear", "Embedding", "Dropout", "LayerNorm", "Tanh", "ReLU", "Sigmoid", "Softmax", "LogSoftmax",
-    "Identity", "Flatten",
+    "Linear", "Embedding", "Dropout", "LayerNorm", "Tanh", "ReLU", "Sigmoid", "GELU", "SiLU", "LeakyReLU", "Softmax",
+    "LogSoftmax", "Identity", "Flatten",
 ]

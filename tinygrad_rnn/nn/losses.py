@@ -82,4 +82,71 @@ class BCEWithLogitsLoss(_Loss):
         )
 
 
-__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCEWithLogitsLoss"]
+class BCELoss(_Loss):
+    """Binary cross-entropy of probabilities (e.g. after a sigmoid) against targets in [0, 1]:
+    ℓ = -w·[t·log x + (1 - t)·log(1 - x)], logs clamped at -100 (see ``F.binary_cross_entropy``).
+    ``weight`` (a buffer) rescales each element and broadcasts to the input's shape."""
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__(reduction)
+        self.register_buffer("weight", weight)
+
+    def forward(self, input, target):
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)
+
+
+class KLDivLoss(Module):
+    """Kullback-Leibler divergence of log-probabilities ``input`` from ``target`` (probabilities, or
+    log-probabilities with ``log_target=True``): ℓ = t·(log t - x) per element (see ``F.kl_div``).
+    ``reduction='batchmean'`` gives the KL divergence per sample; 'mean' averages over every element."""
+
+    def __init__(self, reduction="mean", log_target=False):
+        super().__init__()
+        if reduction not in ("none", "batchmean", "sum", "mean"):
+            raise ValueError(
+                f"KLDivLoss: reduction must be one of ('none', 'batchmean', 'sum', 'mean'), got {reduction!r}"
+            )
+        self.reduction = reduction
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}, log_target={self.log_target}"
+
+
+class HuberLoss(_Loss):
+    """Huber loss of d = x - y: ½d² where |d| < δ, else δ(|d| - ½δ): quadratic for small errors,
+    linear (robust to outliers) for large ones (see ``F.huber_loss``)."""
+
+    def __init__(self, reduction="mean", delta=1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input, target):
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}, delta={self.delta}"
+
+
+class SmoothL1Loss(_Loss):
+    """Smooth L1 loss of d = x - y: ½d²/β where |d| < β, else |d| - ½β (Huber divided by β;
+    plain L1 when β = 0; see ``F.smooth_l1_loss``)."""
+
+    def __init__(self, reduction="mean", beta=1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}, beta={self.beta}"
+
+
+__all__ = [
+    "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCEWithLogitsLoss", "BCELoss", "KLDivLoss", "HuberLoss",
+    "SmoothL1Loss",
+]

@@ -1,18 +1,22 @@
-"""Transformer building blocks with PyTorch's names and layouts: sinusoidal PositionalEncoding and a
-(pre-LayerNorm by default) TransformerEncoderLayer, built on ``attention.MultiheadAttention``.
+"""Transformer building blocks with PyTorch's names and layouts: sinusoidal PositionalEncoding,
+TransformerEncoderLayer (post-LayerNorm by default, as PyTorch) and TransformerEncoder (a stack of
+copies of one layer), built on ``attention.MultiheadAttention``.
 
 Mask conventions here are ``torch.nn.MultiheadAttention``'s: in
 ``key_padding_mask`` and a bool ``attn_mask``, **True = ignore**.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from ..checks import check_int
 from ..tensor import Tensor, float32
 from .attention import MultiheadAttention
+from . import functional as F
 from .layers import Dropout, LayerNorm, Linear
-from .module import Module
+from .module import Module, ModuleList
 
 
 class PositionalEncoding(Module):
@@ -60,27 +64,27 @@ class PositionalEncoding(Module):
 class TransformerEncoderLayer(Module):
     """One Transformer encoder layer: self-attention and a feed-forward network, each in a residual branch.
 
-    Pre-LayerNorm (``norm_first=True``, the default here; PyTorch's default is False)::
-
-        z'  = z  + Dropout1(SelfAttn(LN1(z)))
-        z'' = z' + Dropout2(W2 Dropout(act(W1 LN2(z') + b1)) + b2)
-
-    Post-LayerNorm (``norm_first=False``, the original paper)::
+    Post-LayerNorm (``norm_first=False``, the default, as in PyTorch and the original paper)::
 
         z'  = LN1(z  + Dropout1(SelfAttn(z)))
-        z'' = LN2(z' + Dropout2(FFN(z')))
+        z'' = LN2(z' + Dropout2(FFN(z'))),   FFN(z) = W2 Dropout(act(W1 z + b1)) + b2
+
+    Pre-LayerNorm (``norm_first=True``, often easier to train in deep stacks)::
+
+        z'  = z  + Dropout1(SelfAttn(LN1(z)))
+        z'' = z' + Dropout2(FFN(LN2(z')))
 
     Submodules have PyTorch's names (``self_attn``, ``linear1``, ``dropout``,
     ``linear2``, ``norm1``, ``norm2``, ``dropout1``, ``dropout2``), so weights
     load from ``torch.nn.TransformerEncoderLayer`` by name. ``activation`` is
-    ``"relu"`` or a callable on tensors. ``forward(src, src_mask=None,
+    ``"relu"``, ``"gelu"`` or a callable on tensors. ``forward(src, src_mask=None,
     src_key_padding_mask=None, is_causal=False)`` takes src (S, N, d_model),
     (N, S, d_model) with ``batch_first=True``, or unbatched (S, d_model); the
     masks follow :class:`MultiheadAttention` (True = ignore).
     """
 
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
-                 batch_first=False, norm_first=True, bias=True):
+                 batch_first=False, norm_first=False, bias=True):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
@@ -93,11 +97,16 @@ class TransformerEncoderLayer(Module):
         self.dropout2 = Dropout(dropout)
         self.d_model, self.batch_first = d_model, batch_first
         if activation == "relu":
-            self.activation = Tensor.relu
+            self.activation = F.relu
+        elif activation == "gelu":
+            self.activation = F.gelu
         elif callable(activation):
             self.activation = activation
         else:
-            raise ValueError(f"TransformerEncoderLayer: activation must be 'relu' or a callable, got {activation!r}")
+            raise ValueError(
+                f"TransformerEncoderLayer: activation must be 'relu' or a callable on tensors, or 'gelu'; "
+                f"got {activation!r}"
+            )
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         if not isinstance(src, Tensor) or src.ndim not in (2, 3) or src.shape[-1] != self.d_model:
@@ -124,3 +133,40 @@ class TransformerEncoderLayer(Module):
 
     def _feed_forward_block(self, x):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class TransformerEncoder(Module):
+    """A stack of ``num_layers`` copies of ``encoder_layer`` (deep copies: each has its own weights,
+    all starting equal to the given layer's), then ``norm`` (e.g. a LayerNorm) if given.
+
+    Submodules have PyTorch's names (``layers.0.self_attn.in_proj_weight``, ...,
+    ``norm.weight``), so state dicts move to and from ``torch.nn.TransformerEncoder``
+    by name. ``forward(src, mask=None, src_key_padding_mask=None, is_causal=None)``
+    passes the masks to every layer (True = ignore, see :class:`TransformerEncoderLayer`).
+    ``enable_nested_tensor`` and ``mask_check`` are accepted for PyTorch compatibility; they
+    only choose PyTorch's fast paths, which do not exist here.
+    """
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
+        super().__init__()
+        if not isinstance(encoder_layer, Module):
+            raise TypeError(
+                f"TransformerEncoder: encoder_layer must be a Module (e.g. a TransformerEncoderLayer), "
+                f"got {type(encoder_layer).__name__}"
+            )
+        num_layers = check_int("TransformerEncoder", "num_layers", num_layers, minimum=0)
+        if norm is not None and not isinstance(norm, Module):
+            raise TypeError(f"TransformerEncoder: norm must be a Module or None, got {type(norm).__name__}")
+        self.layers = ModuleList(copy.deepcopy(encoder_layer) for _ in range(num_layers))
+        self.num_layers = num_layers
+        self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.mask_check = mask_check
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        output = src
+        for layer in self.layers:
+            output = layer(output, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        if self.norm is not None:
+            output = self.norm(output)
+        return output

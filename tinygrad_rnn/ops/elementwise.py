@@ -199,9 +199,12 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    """max(x, 0), +0 (never -0) where x <= 0, as PyTorch; the gradient passes where x > 0."""
+
     def forward(self, x):
-        self.save_for_backward(x > 0)
-        return x * self.saved[0]
+        positive = x > 0
+        self.save_for_backward(positive)
+        return self.xp.where(positive, x, x.dtype.type(0))
 
     def backward(self, g):
         return g * self.saved[0]

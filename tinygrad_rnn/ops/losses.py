@@ -1,4 +1,5 @@
-"""Fused differentiable losses: softmax cross-entropy, negative log likelihood, BCE with logits.
+"""Fused differentiable losses: softmax cross-entropy, negative log likelihood, BCE with logits, and the
+elementwise BCE on probabilities, KL divergence and smooth L1 / Huber.
 
 Class-index losses take PyTorch's layout: the input is ``(N, C)`` or
 ``(N, C, d1, ...)`` with the class axis at 1, and the target holds the class
@@ -7,6 +8,8 @@ matrix of rows, one per target. Argument checking happens in
 ``tinygrad_rnn.nn.functional``; these work on raw backend arrays.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ..autograd import Function
 
@@ -192,3 +195,111 @@ class BCEWithLogits(Function):
         if self.next[2] is not None:
             grad_q = g * (target * softplus_neg)
         return grad_x, grad_t, grad_q
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise binary cross-entropy of probabilities x against targets t, as PyTorch computes it:
+
+    ℓ = -(t · max(log x, -100) + (1 - t) · max(log(1 - x), -100)), the logs clamped so that
+    x = 0 or 1 gives a finite loss. Backward: dℓ/dx = (x - t) / max(x (1 - x), ε) with PyTorch's
+    ε (1e-12 rounded to float32), and dℓ/dt = log(1 - x) - log x, unclamped (±inf at x = 0 or 1).
+    """
+
+    EPSILON = float(np.float32(1e-12))
+
+    def forward(self, x, target):
+        xp = self.xp
+        rest = 1 - x
+        log_x = xp.where(x > 0, xp.log(xp.where(x > 0, x, 1)), -xp.inf).astype(x.dtype, copy=False)
+        log_rest = xp.where(rest > 0, xp.log(xp.where(rest > 0, rest, 1)), -xp.inf).astype(x.dtype, copy=False)
+        self.save_for_backward(x, target, log_x, log_rest)
+        return -(target * xp.maximum(log_x, -100) + (1 - target) * xp.maximum(log_rest, -100))
+
+    def backward(self, g):
+        x, target, log_x, log_rest = self.saved
+        grad_x = grad_t = None
+        if self.next[0] is not None:
+            grad_x = g * (x - target) / self.xp.maximum(x * (1 - x), self.EPSILON)
+        if self.next[1] is not None:
+            grad_t = g * (log_rest - log_x)
+        return grad_x, grad_t
+
+
+class KLDiv(Function):
+    """Elementwise Kullback-Leibler term of log-probabilities x against the target t, as PyTorch:
+
+    ``log_target=False``: ℓ = t log t - t x (0 where t = 0, NaN where t < 0);
+    ``log_target=True`` (t holds log-probabilities): ℓ = e^t (t - x).
+    Backward: dℓ/dx = -t (or -e^t); dℓ/dt = log t + 1 - x (NaN at t = 0, where
+    PyTorch's ``xlogy`` derivative is undefined too), or e^t (t - x + 1).
+    """
+
+    def forward(self, x, target, log_target):
+        xp = self.xp
+        self.log_target = log_target
+        if log_target:
+            scale = xp.exp(target)
+            self.save_for_backward(x, target, scale)
+            return scale * (target - x)
+        positive = target > 0
+        log_t = xp.log(xp.where(positive, target, 1))
+        entropy_part = xp.where(positive, target * log_t, xp.where(target == 0, 0, xp.nan))
+        self.save_for_backward(x, target, log_t, positive)
+        return (entropy_part - target * x).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        xp = self.xp
+        grad_x = grad_t = None
+        if self.log_target:
+            x, target, scale = self.saved
+            if self.next[0] is not None:
+                grad_x = -g * scale
+            if self.next[1] is not None:
+                grad_t = g * scale * (target - x + 1)
+            return grad_x, grad_t
+        x, target, log_t, positive = self.saved
+        if self.next[0] is not None:
+            grad_x = -g * target
+        if self.next[1] is not None:
+            grad_t = (g * xp.where(positive, log_t + 1 - x, xp.nan)).astype(g.dtype, copy=False)
+        return grad_x, grad_t
+
+
+class SmoothL1(Function):
+    """Elementwise smooth L1 (``huber=False``) or Huber (``huber=True``) loss of d = x - t, threshold β:
+
+    smooth L1: ½ d² / β where |d| < β, else |d| - ½ β (|d| when β = 0);
+    Huber:     ½ d² where |d| < β, else β (|d| - ½ β)  (= β · smooth L1).
+    Backward: d/β or sign(d) (Huber: d or β sign(d)); the target gets the negative.
+    """
+
+    def forward(self, x, target, beta, huber):
+        xp = self.xp
+        d = x - target
+        size = xp.abs(d)
+        if beta == 0:
+            inside = xp.zeros(d.shape, dtype=bool)
+            out = size
+        else:
+            inside = size < beta
+            half_square = 0.5 * d * d
+            if huber:
+                out = xp.where(inside, half_square, beta * (size - 0.5 * beta))
+            else:
+                out = xp.where(inside, half_square / beta, size - 0.5 * beta)
+        self.beta, self.huber = beta, huber
+        self.save_for_backward(d, inside)
+        return out.astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        xp = self.xp
+        d, inside = self.saved
+        beta = self.beta
+        if self.huber:
+            slope = xp.where(inside, d, beta * xp.sign(d))
+        elif beta == 0:
+            slope = xp.sign(d)
+        else:
+            slope = xp.where(inside, d / beta, xp.sign(d))
+        grad = (g * slope).astype(g.dtype, copy=False)
+        return (grad if self.next[0] is not None else None), (-grad if self.next[1] is not None else None)

@@ -5,6 +5,8 @@ methods normalise PyTorch's ``dim`` argument before calling these.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
 
 
@@ -38,6 +40,9 @@ class Mean(Function):
     def forward(self, x, axis=None, keepdim=False):
         self.in_shape = x.shape
         self.axis = axis
+        if x.size == 0:  # NaN, as PyTorch, without NumPy's warning (raised inside NumPy, so not filtered)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return x.mean(axis=axis, keepdims=keepdim)
         return x.mean(axis=axis, keepdims=keepdim)
 
     def backward(self, g):
@@ -124,3 +129,45 @@ class LogSoftmax(Function):
     def backward(self, g):
         (y,) = self.saved
         return g - self.xp.exp(y) * g.sum(axis=self.axis, keepdims=True)
+
+
+def _squeezed(out, axis, keepdim):
+    """A keepdims result with the reduced ``axis`` (a tuple or None) dropped unless ``keepdim``."""
+    if keepdim:
+        return out
+    return out.reshape(tuple(n for i, n in enumerate(out.shape) if axis is not None and i not in axis))
+
+
+class LogSumExp(Function):
+    """log Σ exp(x) over ``axis``, computed as m + log Σ exp(x - m) with m the (finite) max, so large
+    inputs do not overflow; backward g ⊙ exp(x - out), the softmax."""
+
+    def forward(self, x, axis, keepdim=False):
+        xp = self.xp
+        self.axis = axis
+        if _count(x.shape, axis) == 0:  # an empty sum: log 0 = -inf (PyTorch's answer), where max finds nothing
+            out = xp.full(_keepdims_shape(x.shape, axis), -xp.inf, dtype=x.dtype)
+        else:
+            top = x.max(axis=axis, keepdims=True)
+            top = xp.where(xp.isfinite(top), top, xp.zeros((), dtype=x.dtype))  # all -inf (or an inf) stays exact
+            out = xp.log(xp.exp(x - top).sum(axis=axis, keepdims=True)) + top
+        self.save_for_backward(x, out)
+        return _squeezed(out, axis, keepdim)
+
+    def backward(self, g):
+        x, out = self.saved
+        return g.reshape(out.shape) * self.xp.exp(x - out)
+
+
+class CumSum(Function):
+    """Running sums along ``axis`` (integers and bools sum in int64, as in PyTorch); the gradient of
+    element i is the sum of the output gradients from i on: a reversed cumulative sum."""
+
+    def forward(self, x, axis):
+        self.axis = axis
+        dtype = x.dtype if x.dtype.kind in "fc" else "int64"
+        return self.xp.cumsum(x, axis=axis, dtype=dtype)
+
+    def backward(self, g):
+        xp = self.xp
+        return xp.flip(xp.cumsum(xp.flip(g, axis=self.axis), axis=self.axis), axis=self.axis)

@@ -90,3 +90,55 @@ class Stack(Function):
     def backward(self, g):
         lead = (slice(None),) * self.axis
         return tuple(g[lead + (i,)] for i in range(g.shape[self.axis]))
+
+
+class Repeat(Function):
+    """``x`` tiled ``sizes[d]`` times along each dim (``Tensor.repeat``; leading dims are added when
+    ``sizes`` is longer); backward sums the copies of each element."""
+
+    def forward(self, x, sizes):
+        self.in_shape = x.shape
+        self.padded = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+        self.sizes = sizes
+        return self.xp.tile(x.reshape(self.padded), sizes)
+
+    def backward(self, g):
+        split = []
+        for times, n in zip(self.sizes, self.padded):
+            split += [times, n]
+        copies = tuple(range(0, 2 * len(self.sizes), 2))
+        return g.reshape(split).sum(axis=copies).reshape(self.in_shape)
+
+
+class Flip(Function):
+    """The order of elements reversed along ``axes`` (a copy, as in PyTorch); the gradient flips back."""
+
+    def forward(self, x, axes):
+        self.axes = axes
+        return self.xp.flip(x, axis=axes).copy()
+
+    def backward(self, g):
+        return self.xp.flip(g, axis=self.axes)
+
+
+class Unbind(Function):
+    """The slices of ``x`` along ``axis``, one output each; backward stacks their gradients (zeros for
+    slices nothing used)."""
+
+    def forward(self, x, axis):
+        self.axis = axis
+        self.slice_shape = x.shape[:axis] + x.shape[axis + 1 :]
+        lead = (slice(None),) * axis
+        return tuple(x[lead + (i,)] for i in range(x.shape[axis]))
+
+    def backward(self, *grads):
+        dtype = next(g.dtype for g in grads if g is not None)
+        zeros = None
+        parts = []
+        for g in grads:
+            if g is None:
+                if zeros is None:
+                    zeros = self.xp.zeros(self.slice_shape, dtype=dtype)
+                g = zeros
+            parts.append(g)
+        return self.xp.stack(parts, axis=self.axis)

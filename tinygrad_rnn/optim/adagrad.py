@@ -27,6 +27,9 @@ class Adagrad(Optimizer):
         state["step"] = 0
         state["sum"] = self._buffer(p, float(group["initial_accumulator_value"]))
 
+    def _state_keys(self, group):
+        return {"step", "sum"}, set()
+
     def _update(self, p, grad, state, group):
         xp = p.backend.xp
         lr, decay, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])

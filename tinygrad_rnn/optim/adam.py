@@ -34,6 +34,9 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = self._buffer(p)
 
+    def _state_keys(self, group):
+        return {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if group["amsgrad"] else set()), set()
+
     def _update(self, p, grad, state, group):
         xp = p.backend.xp
         lr, eps, decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])

@@ -9,6 +9,7 @@ through ``p.backend.xp``, so they record nothing on the tape.
 from __future__ import annotations
 
 import copy
+import inspect
 
 import numpy as np
 
@@ -99,9 +100,16 @@ class Optimizer:
                 loss = closure()
         with no_grad():
             self._step_all()
+        self._opt_called = True  # a learning-rate scheduler checks that it is stepped after the optimizer
         return loss
 
     def _step_all(self):
+        # Overflow to inf (e.g. a float16 gradient squared) is not an error here, as in PyTorch:
+        # silence NumPy's floating-point warnings (np.errstate does not affect CuPy arrays).
+        with np.errstate(all="ignore"):
+            self._update_all()
+
+    def _update_all(self):
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -122,6 +130,11 @@ class Optimizer:
 
     def _update(self, p, grad, state, group):
         raise NotImplementedError
+
+    def _state_keys(self, group):
+        """``(required, optional)``: the sets of state names a parameter of ``group`` must and may have
+        (checked by :meth:`load_state_dict`); None when a subclass does not say."""
+        return None
 
     @staticmethod
     def _buffer(p, fill=0.0):
@@ -149,11 +162,20 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Load a dict from :meth:`state_dict` (or ``tinygrad_rnn.load``): buffers are copied onto each
-        parameter's device and dtype; group options replace the current ones."""
+        parameter's device and dtype; group options replace the current ones. A dict from another kind of
+        optimizer (other options or other state), or for other parameter groups, is refused."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' entries")
-        saved_groups = state_dict["param_groups"]
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not all(
+            isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) for g in saved_groups
+        ):
+            raise ValueError(f"{name}.load_state_dict: 'param_groups' must be a list of dicts with a 'params' list")
+        if not isinstance(saved_state, dict) or not all(isinstance(e, dict) for e in saved_state.values()):
+            raise ValueError(f"{name}.load_state_dict: 'state' must map parameter indices to dicts of state")
+        for g, saved in enumerate(saved_groups):
+            self._check_options(g, saved)
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
                 f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter group(s), "
@@ -166,18 +188,44 @@ class Optimizer:
                     f"{name}.load_state_dict: parameter group {g} has {len(saved['params'])} parameter(s) in the "
                     f"state dict but {len(group['params'])} in this optimizer"
                 )
+            options = {**group, **{k: v for k, v in saved.items() if k != "params"}}
             for i, p in zip(saved["params"], group["params"]):
-                by_index[int(i)] = p
+                by_index[int(i)] = (p, options)
         new_state = {}
-        for key, entries in state_dict["state"].items():
+        for key, entries in saved_state.items():
             index = int(key)
             if index not in by_index:
                 raise ValueError(f"{name}.load_state_dict: state for parameter {index}, which no group lists")
-            p = by_index[index]
+            p, options = by_index[index]
+            keys = self._state_keys(options)
+            if keys is not None:
+                required, allowed = keys
+                if not required <= set(entries) <= required | allowed:
+                    raise ValueError(
+                        f"{name}.load_state_dict: the state of parameter {index} has entries {sorted(entries)}, but "
+                        f"{name} with these options keeps {sorted(required | allowed)}; the state dict comes from "
+                        "another kind of optimizer or from other options"
+                    )
             new_state[p] = {k: _state_value(v, p, k, index, name) for k, v in entries.items()}
         for group, saved in zip(self.param_groups, saved_groups):
             group.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
         self.state = new_state
+
+    def _check_options(self, g, saved):
+        """Refuse a saved parameter group that lacks options of this optimizer, naming the optimizer
+        kind(s) whose options it has."""
+        name = type(self).__name__
+        missing = sorted(k for k in self.defaults if k not in saved)
+        if not missing:
+            return
+        options = sorted(k for k in saved if k != "params")
+        kinds = [kind.__name__ for kind in _optimizer_kinds() if set() < _option_names(kind) <= set(options)]
+        origin = f"from {' or '.join(kinds)}, not {name}" if kinds else "from another kind of optimizer"
+        raise ValueError(
+            f"{name}.load_state_dict: the state dict comes {origin}: its parameter group {g} has options "
+            f"{options}, but {name} needs {sorted(self.defaults)} (missing {missing}); load it into the same kind "
+            f"of optimizer, or start {name} afresh"
+        )
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -185,6 +233,29 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines.extend(f"    {k}: {group[k]}" for k in sorted(group) if k != "params")
         return "\n".join(lines) + "\n)"
+
+
+def _optimizer_kinds() -> list:
+    """Every subclass of Optimizer defined so far (built-in and user-defined), parents first."""
+    kinds, todo = [], list(Optimizer.__subclasses__())
+    while todo:
+        kind = todo.pop(0)
+        if kind not in kinds:
+            kinds.append(kind)
+            todo.extend(kind.__subclasses__())
+    return kinds
+
+
+def _option_names(kind) -> set:
+    """The option names an optimizer class takes (its constructor's keywords but ``params``); an
+    empty set when the constructor takes ``**kwargs`` (nothing to compare)."""
+    try:
+        parameters = inspect.signature(kind.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in parameters):
+        return set()
+    return {p.name for p in parameters} - {"self", "params"}
 
 
 def _host_array(value):

@@ -28,6 +28,14 @@ class RMSprop(Optimizer):
         if group["centered"]:
             state["grad_avg"] = self._buffer(p)
 
+    def _state_keys(self, group):
+        keys = {"step", "square_avg"}
+        if group["momentum"] > 0:
+            keys.add("momentum_buffer")
+        if group["centered"]:
+            keys.add("grad_avg")
+        return keys, set()
+
     def _update(self, p, grad, state, group):
         xp = p.backend.xp
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])

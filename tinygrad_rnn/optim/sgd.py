@@ -25,6 +25,9 @@ class SGD(Optimizer):
         if group["momentum"]:
             state["momentum_buffer"] = None
 
+    def _state_keys(self, group):
+        return set(), {"momentum_buffer"}  # absent until a step with momentum, as in PyTorch
+
     def _update(self, p, grad, state, group):
         xp = p.backend.xp
         lr, momentum, decay = float(group["lr"]), float(group["momentum"]), float(group["weight_decay"])

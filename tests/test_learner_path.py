@@ -1,0 +1,165 @@
+"""What a new user hits first, tried as they would: ``import tinygrad_rnn as tr`` and nothing else,
+weights loaded from PyTorch or NumPy, tied weights, silent floating point, and custom ops."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tr
+from tinygrad_rnn.autograd import Function
+
+
+def _fresh(code):
+    """Run ``code`` in a new interpreter with Python's default warning filters; return its stderr."""
+    result = subprocess.run([sys.executable, "-W", "default", "-c", textwrap.dedent(code)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+def test_one_import_gives_the_whole_namespace():
+    _fresh("""
+        import tinygrad_rnn as tr
+        tr.nn.LSTM(3, 8)
+        tr.nn.functional.relu(tr.randn(2))
+        tr.nn.utils.clip_grad_norm_([], 1.0)
+        tr.optim.SGD([tr.nn.Parameter(tr.zeros(1))], lr=0.1)
+        tr.optim.lr_scheduler.StepLR
+        tr.autograd.Function
+        tr.viz.draw_graph
+        tr.data
+        tr.utils.data.DataLoader
+    """)
+
+
+def test_the_readme_device_snippet_fails_only_for_want_of_a_gpu():
+    """The README's device snippet used to die on ``tr.nn`` before it got to the GPU."""
+    stderr = subprocess.run([sys.executable, "-c", "import tinygrad_rnn as tr; tr.nn.LSTM(3, 8)"],
+                            capture_output=True, text=True, timeout=120).stderr
+    assert stderr == ""
+
+
+def test_floating_point_in_ops_is_silent_as_in_pytorch():
+    stderr = _fresh("""
+        import tinygrad_rnn as tr
+        x = tr.tensor([0.0, 1.0], requires_grad=True)
+        x.log().sum().backward()            # log(0), and 1/0 in its backward
+        tr.tensor([1000.0]).exp()           # overflow
+        tr.tensor([]).mean()                # the mean of nothing
+        tr.tensor([0.0]) / 0                # 0/0
+        p = tr.nn.Parameter(tr.tensor([60000.0], dtype=tr.float16))
+        p.grad = tr.tensor([60000.0], dtype=tr.float16)
+        tr.optim.Adam([p]).step()           # float16 overflow in the moments
+        import numpy as np
+        np.log(np.zeros(1))                 # the user's own NumPy still warns
+    """)
+    assert stderr.count("RuntimeWarning") == 1 and "<string>:12: RuntimeWarning: divide by zero" in stderr
+
+
+# --------------------------------------------------------------------------- weights in and out
+def test_load_state_dict_copies_from_numpy():
+    model = tr.nn.Linear(2, 3)
+    source = {"weight": np.ones((3, 2), np.float32), "bias": np.zeros(3, np.float32)}
+    weight = model.weight
+    model.load_state_dict(source)
+    source["weight"][0, 0] = 7.0
+    assert model.weight[0, 0].item() == 1.0 and model.weight is weight
+
+
+def test_load_state_dict_copies_from_torch_and_from_tr():
+    torch = pytest.importorskip("torch")
+    t = torch.nn.Linear(2, 3)
+    model = tr.nn.Linear(2, 3)
+    model.load_state_dict(t.state_dict())
+    t.weight.data.fill_(7)
+    assert model.weight[0, 0].item() != 7.0
+    other = tr.nn.Linear(2, 3)
+    other.load_state_dict(model.state_dict())
+    with tr.no_grad():
+        model.weight.fill_(5)
+    assert other.weight[0, 0].item() != 5.0
+
+
+def _tied_models(torch):
+    class TiedLM(tr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = tr.nn.Embedding(5, 4)
+            self.head = tr.nn.Linear(4, 5)
+            self.head.weight = self.embedding.weight
+
+    class TorchTiedLM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(5, 4)
+            self.head = torch.nn.Linear(4, 5)
+            self.head.weight = self.embedding.weight
+
+    return TiedLM(), TorchTiedLM()
+
+
+def test_tied_weights_state_dict_holds_both_names_and_loads_both_ways():
+    torch = pytest.importorskip("torch")
+    ours, theirs = _tied_models(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["embedding.weight", "head.weight", "head.bias"]
+    assert len(list(ours.parameters())) == 2  # parameters() lists a shared tensor once, as PyTorch
+    ours.load_state_dict(theirs.state_dict())
+    np.testing.assert_array_equal(ours.head.weight.numpy(), theirs.embedding.weight.detach().numpy())
+    assert ours.head.weight is ours.embedding.weight
+    with tr.no_grad():
+        ours.embedding.weight.mul_(2)
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
+    np.testing.assert_array_equal(theirs.head.weight.detach().numpy(), ours.embedding.weight.numpy())
+
+
+def test_assigning_a_plain_tensor_to_a_parameter_name_is_refused_as_in_pytorch():
+    model = tr.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"^Linear: cannot assign a Tensor as parameter 'weight'"):
+        model.weight = model.weight * 2
+    model.bias = None
+    assert "bias" not in model.state_dict() and model.bias is None
+
+
+def test_state_dict_order_is_pytorchs_with_buffers():
+    torch = pytest.importorskip("torch")
+    ours = tr.nn.Sequential(tr.nn.Linear(2, 2), tr.nn.LayerNorm(2))
+    ours.register_buffer("steps", tr.zeros(1))
+    theirs = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
+    theirs.register_buffer("steps", torch.zeros(1))
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+# --------------------------------------------------------------------------- custom functions
+def test_a_custom_function_whose_backward_returns_a_wrong_shape_is_named():
+    class Twice(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            return g.reshape(-1)[:5]
+
+    x = tr.randn(4, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"^Twice\.backward: gradient of shape \(5,\) for an input of shape \(4, 3\)"):
+        Twice.apply(x).sum().backward()
+
+
+def test_a_custom_function_returning_too_few_gradients_is_named():
+    class Pair(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, g):
+            return g
+
+    a, b = tr.randn(2, requires_grad=True), tr.randn(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"^Pair\.backward: returned 1 gradient\(s\) for 2 input\(s\)"):
+        Pair.apply(a, b).sum().backward()
+
+
+def test_tensor_copies_its_source_as_torch_tensor_does():
+    source = np.zeros(3)
+    t = tr.tensor(source)
+    t += 1
+    assert source.tolist() == [0.0, 0.0, 0.0]
