@@ -17,12 +17,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
 import tinygrad_rnn as tr
-from tinygrad_rnn import nn, optim
+from tinygrad_rnn import autograd, nn, optim
 from tinygrad_rnn.data import CharVocab
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn import utils as U
@@ -76,6 +77,29 @@ def _clip_mixed_devices(d, o):
 
 
 # (name, call(d, o), exception, pattern)
+def _custom_function_with_a_wrong_gradient_shape(d):
+    class Twice(autograd.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            return g.reshape(-1)[:5]
+
+    Twice.apply(R(d, 4, 3, requires_grad=True)).sum().backward()
+
+
+def _sgd_state_into_adam(d):
+    params = [nn.Parameter(R(d, 2))]
+    optim.Adam(params).load_state_dict(optim.SGD(params, lr=0.1).state_dict())
+
+
+def _save_over_a_read_only_file(d):
+    path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    tr.save({"w": np.zeros(2)}, path)
+    os.chmod(path, 0o444)
+    tr.save({"w": np.ones(2)}, path)
+
+
 CASES = [
     # ------------------------------------------------------------------ Tensor ops
     ("matmul inner sizes", lambda d, o: R(d, 2, 3) @ R(d, 4, 5), ValueError,
@@ -122,6 +146,14 @@ CASES = [
      r"^__getitem__: unsupported index 1\.0 of type float"),
     ("bool mask of a wrong length", lambda d, o: R(d, 2, 3)[L(d, [True, False, True])], IndexError,
      r"^__getitem__: boolean index did not match .* size of axis is 2 but size of corresponding boolean axis is 3"),
+    ("custom Function whose backward returns a wrong shape", lambda d, o: _custom_function_with_a_wrong_gradient_shape(d),
+     RuntimeError, r"^Twice\.backward: gradient of shape \(5,\) for an input of shape \(4, 3\)"),
+    ("SGD state dict into Adam", lambda d, o: _sgd_state_into_adam(d), ValueError,
+     r"^Adam\.load_state_dict: the state dict comes from SGD, not Adam"),
+    ("randn of an integer dtype", lambda d, o: tr.randn(2, dtype=tr.int64, device=d), TypeError,
+     r"^randn: cannot draw samples of dtype int64; expected float16, float32 or float64"),
+    ("save over a read-only file", lambda d, o: _save_over_a_read_only_file(d), PermissionError,
+     r"^save: cannot write .*model\.npz: the file is read-only \(mode 0444\)"),
     ("item assignment to a leaf that requires grad", lambda d, o: R(d, 2, requires_grad=True).__setitem__(0, 1.0),
      RuntimeError, r"^__setitem__: a leaf tensor that requires grad .* cannot be changed in place while gradients "),
     ("in-place add that would broadcast the tensor", lambda d, o: R(d, 2).add_(R(d, 3, 2)), RuntimeError,
@@ -694,3 +726,39 @@ def test_cli_resume_from_a_file_that_is_not_a_checkpoint(tmp_path):
     bogus.write_text("not a checkpoint")
     _assert_one_line_exit_2(_cli("run", "char-lstm", "--quick", "--resume", str(bogus), "--out", str(tmp_path)),
                             str(bogus))
+
+
+def _quick_checkpoint(tmp_path, example):
+    out = tmp_path / example
+    result = _cli("run", example, "--quick", "--out", str(out), timeout=300)
+    assert result.returncode == 0, result.stderr
+    return out / "checkpoint.npz"
+
+
+def test_cli_resume_from_another_examples_checkpoint(tmp_path):
+    foreign = _quick_checkpoint(tmp_path, "min-char-rnn")
+    _assert_one_line_exit_2(_cli("run", "char-lstm", "--quick", "--resume", str(foreign), "--out", str(tmp_path)),
+                            "is not a char-lstm checkpoint")
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda tmp: tmp, "folder"),
+    (lambda tmp: "/dev/null", "/dev/null"),
+    (lambda tmp: (tmp / "one.txt").write_text("a") and tmp / "one.txt", "at least 2 characters"),
+])
+def test_cli_data_that_cannot_be_trained_on(tmp_path, make, fragment):
+    data = make(tmp_path)
+    _assert_one_line_exit_2(_cli("run", "min-char-rnn", "--quick", "--data", str(data), "--out", str(tmp_path / "o")),
+                            fragment)
+
+
+def test_cli_refuses_a_non_finite_learning_rate(tmp_path):
+    _assert_one_line_exit_2(_cli("run", "min-char-rnn", "--lr", "nan", "--out", str(tmp_path)), "--lr", "'nan'")
+
+
+def test_cli_graph_with_no_node_budget_or_an_unwritable_output(tmp_path):
+    _assert_one_line_exit_2(_cli("graph", "many-to-one", "--max-nodes", "0", "-o", str(tmp_path / "g.svg")),
+                            "--max-nodes")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    _assert_one_line_exit_2(_cli("graph", "many-to-one", "-o", str(blocker / "g.svg")), str(blocker))

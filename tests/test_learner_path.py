@@ -163,3 +163,79 @@ def test_tensor_copies_its_source_as_torch_tensor_does():
     t = tr.tensor(source)
     t += 1
     assert source.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_what_is_torch_nn_really_refactored_with_module_optim_and_dataloader():
+    """The tutorial's later steps, with ``tr`` for ``torch``: nn.Module with nn.Parameter, the parameter
+    loop, nn.Linear, optim.SGD, TensorDataset and DataLoader, and the fit/loss_batch/validation pattern."""
+    import math
+
+    from tinygrad_rnn import nn, optim
+    from tinygrad_rnn.nn import functional as F
+    from tinygrad_rnn.utils.data import DataLoader, TensorDataset
+
+    rng = np.random.default_rng(0)
+    x_train = tr.tensor(((rng.random((256, 784)) < 0.2) * rng.random((256, 784))).astype(np.float32))
+    y_train = tr.tensor(rng.integers(0, 10, 256))
+    x_valid, y_valid = x_train[:64], y_train[:64]
+    bs, lr = 64, 0.5
+    loss_func = F.cross_entropy
+
+    class Mnist_Logistic(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights = nn.Parameter(tr.randn(784, 10) / math.sqrt(784))
+            self.bias = nn.Parameter(tr.zeros(10))
+
+        def forward(self, xb):
+            return xb @ self.weights + self.bias
+
+    model = Mnist_Logistic()
+    start = loss_func(model(x_train), y_train).item()
+    for i in range((256 - 1) // bs + 1):
+        xb, yb = x_train[i * bs: i * bs + bs], y_train[i * bs: i * bs + bs]
+        loss = loss_func(model(xb), yb)
+        loss.backward()
+        with tr.no_grad():
+            for p in model.parameters():
+                p -= p.grad * lr
+            model.zero_grad()
+    assert loss_func(model(x_train), y_train).item() < start
+
+    class Mnist_Linear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(784, 10)
+
+        def forward(self, xb):
+            return self.lin(xb)
+
+    def get_model():
+        model = Mnist_Linear()
+        return model, optim.SGD(model.parameters(), lr=lr)
+
+    def loss_batch(model, loss_func, xb, yb, opt=None):
+        loss = loss_func(model(xb), yb)
+        if opt is not None:
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+        return loss.item(), len(xb)
+
+    def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
+        history = []
+        for epoch in range(epochs):
+            model.train()
+            for xb, yb in train_dl:
+                loss_batch(model, loss_func, xb, yb, opt)
+            model.eval()
+            with tr.no_grad():
+                losses, nums = zip(*[loss_batch(model, loss_func, xb, yb) for xb, yb in valid_dl])
+            history.append(np.sum(np.multiply(losses, nums)) / np.sum(nums))
+        return history
+
+    train_dl = DataLoader(TensorDataset(x_train, y_train), batch_size=bs, shuffle=True)
+    valid_dl = DataLoader(TensorDataset(x_valid, y_valid), batch_size=bs * 2)
+    model, opt = get_model()
+    history = fit(3, model, loss_func, opt, train_dl, valid_dl)
+    assert history[-1] < history[0]

@@ -2,20 +2,23 @@
 
 Read the core in this order:
 
-1. ``tensor.py`` — the :class:`Tensor`: an array on a device, its methods
-   (shape and indexing ones in ``tensor_shape.py``), dtypes in ``dtypes.py``;
+1. ``tensor.py`` — the :class:`Tensor`: an array on a device and its core
+   methods; more in ``tensor_shape.py`` (shapes, indexing), ``tensor_math.py``
+   (math beyond arithmetic) and ``tensor_inplace.py`` (``add_``, ``x[i] = v``
+   and PyTorch's in-place rules); dtypes in ``dtypes.py``;
 2. ``autograd.py`` — the tape: ``Function``, ``backward()``, the grad modes
    (what it records for the graph renderer is in ``recording.py``);
 3. ``ops/`` — every differentiable op with its hand-written backward:
-   ``elementwise``, ``reduce``, ``shape``, ``linalg``, then the fused ones the
-   layers use: ``layers`` (linear, embedding, dropout, layer norm), ``losses``
-   and ``rnn`` (whole RNN/LSTM/GRU sequences and single steps);
+   ``elementwise``, ``reduce``, ``shape``, ``linalg`` first, then the rest
+   (its docstring lists them), ending with the fused ones the layers use:
+   ``layers``, ``losses`` and ``rnn`` (whole RNN/LSTM/GRU sequences and steps);
 4. ``backends/`` — NumPy and CuPy behind one small interface, with the RNN
    gate kernels of each (``rnn_kernels_numpy.py``, ``rnn_kernels_cupy.py``);
 5. ``nn/`` — modules and ``functional`` in the shape of ``torch.nn``;
 6. ``viz/`` — the graph renderer (``draw_graph``).
 
-Around them: ``optim/`` (optimizers), ``data/`` (the examples' datasets),
+Around them: ``optim/`` (optimizers, ``lr_scheduler``), ``utils/data.py``
+(``Dataset``, ``DataLoader``), ``data/`` (the examples' datasets),
 ``lecture_graphs.py`` (the lecture diagrams behind ``tinygrad-rnn graph``),
 ``cli.py``, ``serialization.py`` (``save``/``load``), ``gradcheck.py`` and
 ``checks.py`` (argument checks shared by every module).
