@@ -371,3 +371,12 @@ def test_grad_mode_switches():
 def test_relu_gives_positive_zero():
     out = tr.tensor([-3.0, -0.0, 0.0, 2.0]).relu().numpy()
     assert not np.signbit(out).any()
+
+
+def test_writing_into_an_expanded_tensor_is_refused_with_the_fix():
+    x = tr.zeros(3).expand(2, 3)
+    with pytest.raises(RuntimeError, match=r"^add_: cannot write a value of shape \(2, 3\) .* \.clone\(\) it first"):
+        x.add_(1)
+    y = x.clone()
+    y.add_(1)
+    assert y.numpy().tolist() == [[1.0] * 3] * 2

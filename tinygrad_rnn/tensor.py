@@ -27,9 +27,14 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
     """An n-dimensional array on a device that can record how it was computed.
 
     ``Tensor(data, requires_grad=False, device=None, dtype=None)``: Python
-    floats and lists of floats become float32, Python ints int64; NumPy arrays
-    keep their dtype. The values are copied (``from_numpy`` shares memory
-    instead). ``device`` is ``"cpu"`` (the default) or ``"cuda[:N]"``.
+    floats and lists of floats take the default dtype (float32 unless
+    ``set_default_dtype`` changed it), Python ints int64; NumPy arrays keep
+    their dtype. The values
+    are copied (``from_numpy`` shares memory instead). ``device`` is ``"cpu"``
+    (the default) or ``"cuda[:N]"``.
+
+    ``t.array`` is the raw NumPy/CuPy array, what ops compute on; ``t.data`` is
+    PyTorch's: the same values as a tensor cut from the graph.
     """
 
     __slots__ = (

@@ -83,12 +83,7 @@ class InplaceMethods:
             src = src.to(self.device)
         if _records(self, src):
             return self._adopt_result(op, assign.Fill.apply(self, src))
-        try:
-            self.array[...] = src.array
-        except ValueError as exc:
-            raise _write_error(op, self, src.shape, exc) from None
-        _bump(self)
-        return self
+        return self._write(op, src)
 
     def uniform_(self, a=0.0, b=1.0) -> "InplaceMethods":
         """Fill with samples of U(a, b) from this device's generator, in place."""
@@ -156,22 +151,25 @@ class InplaceMethods:
         with no_grad():
             result = compute(self, other)
         _check_fits(op, self, result)
-        try:
-            self.array[...] = result.array
-        except ValueError as exc:
-            raise _write_error(op, self, result.shape, exc) from None
-        _bump(self)
-        return self
+        return self._write(op, result)
 
     def _adopt_result(self, op, result):
         """Write a recorded result into this tensor's memory and make its op this tensor's history."""
         _check_fits(op, self, result)
-        try:
-            self.array[...] = result.array
-        except ValueError as exc:
-            raise _write_error(op, self, result.shape, exc) from None
-        _bump(self)
+        self._write(op, result)
         self._creator, self._index, self.requires_grad = result._creator, result._index, result.requires_grad
+        return self
+
+    def _write(self, op, source):
+        """Write ``source``'s values (broadcast, cast) into this tensor's own memory; raise its version."""
+        try:
+            self.array[...] = source.array
+        except ValueError as exc:
+            raise RuntimeError(
+                f"{op}: cannot write a value of shape {source.shape} into this tensor of shape {self.shape} in "
+                f"place ({exc}); an expanded tensor shares memory between elements: .clone() it first"
+            ) from None
+        _bump(self)
         return self
 
 
@@ -200,7 +198,3 @@ def _check_fits(op, tensor, result):
     ):
         raise TypeError(f"{op}: the result has dtype {result.dtype}, which cannot be cast to the tensor's dtype {tensor.dtype}")
 
-
-def _write_error(op, tensor, shape, exc):
-    return RuntimeError(f"{op}: cannot write a value of shape {tuple(shape)} into this tensor of shape {tensor.shape} "
-                        f"in place ({exc}); an expanded tensor shares memory between elements: .clone() it first")
