@@ -390,3 +390,30 @@ def test_diverging_training_in_a_subprocess(tmp_path):
     last = result.stderr.splitlines()[-1]
     assert last.startswith("tinygrad-rnn run min-char-rnn: error: the training loss is") and "at step" in last
     assert not (tmp_path / "metrics.json").exists()
+
+
+def _run_without(package, *argv):
+    """Run the CLI in a fresh interpreter where importing ``package`` fails as if it were not installed."""
+    code = (
+        "import builtins, sys\n"
+        "real = builtins.__import__\n"
+        "def fake(name, *a, **k):\n"
+        f"    if name.split('.')[0] == {package!r}:\n"
+        f"        raise ModuleNotFoundError('No module named ' + repr(name), name=name)\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = fake\n"
+        "from tinygrad_rnn import cli\n"
+        f"sys.exit(cli.main({list(argv)!r}))\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("package, example, fragment", [
+    ("sklearn", "sequential-digits", "scikit-learn"),
+    ("matplotlib", "hello", "matplotlib, which is not installed"),
+])
+def test_a_missing_optional_package_is_one_line(tmp_path, package, example, fragment):
+    result = _run_without(package, "run", example, "--quick", "--out", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert fragment in result.stderr and f"tinygrad-rnn run {example}: error:" in result.stderr

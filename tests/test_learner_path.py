@@ -239,3 +239,19 @@ def test_what_is_torch_nn_really_refactored_with_module_optim_and_dataloader():
     model, opt = get_model()
     history = fit(3, model, loss_func, opt, train_dl, valid_dl)
     assert history[-1] < history[0]
+
+
+def test_max_and_min_of_two_tensors_are_elementwise_as_in_pytorch():
+    a, b = tr.tensor([1.0, 5.0, -2.0], requires_grad=True), tr.tensor([3.0, 2.0, -1.0], requires_grad=True)
+    assert a.max(b).tolist() == [3.0, 5.0, -1.0] and tr.min(a, b).tolist() == [1.0, 2.0, -2.0]
+    a.max(b).sum().backward()
+    assert a.grad.tolist() == [0.0, 1.0, 0.0] and b.grad.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_integer_division_and_means_take_the_default_dtype():
+    tr.set_default_dtype(tr.float64)
+    try:
+        assert (tr.tensor([1, 2]) / 2).dtype == tr.float64 and tr.tensor([1, 2]).mean().dtype == tr.float64
+    finally:
+        tr.set_default_dtype(tr.float32)
+    assert (tr.tensor([1, 2]) / 2).dtype == tr.float32

@@ -332,7 +332,8 @@ BAD = [
     ("format spec on a vector", lambda d: f"{R(d, 2):.3f}", TypeError,
      r"^unsupported format string '\.3f' passed to Tensor\.__format__: only a 0-d tensor formats as a number, "
      r"this one has shape \(2,\)"),
-    ("max of two tensors", lambda d: R(d, 2).max(R(d, 2)), TypeError, r"^max: for the elementwise max"),
+    ("min of two tensors with keepdim", lambda d: R(d, 2).min(R(d, 2), keepdim=True), TypeError,
+     r"^min: keepdim has no meaning for the elementwise min of two tensors"),
     ("max dim tuple", lambda d: R(d, 2, 3).max(dim=(0, 1)), TypeError, r"^max: dim must be an int, got \(0, 1\)"),
     ("max over an empty dim", lambda d: tr.zeros(0, 3, device=d).max(0), ValueError,
      r"^max: cannot reduce an empty tensor of shape \(0, 3\) along dim 0 \(of size 0\)"),

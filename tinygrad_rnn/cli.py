@@ -79,13 +79,15 @@ def _run_example(args) -> int:
 
     if args.name is None:
         args.subparser.error("the following argument is required: NAME (see `tinygrad-rnn list`)")
+    prog = f"tinygrad-rnn run {args.name}"
     try:
         module = load_example(args.name)
     except UnknownExampleError as exc:
         args.subparser.error(str(exc))
+    except ModuleNotFoundError as exc:
+        _missing_package(prog, exc)
     from .serialization import CheckpointError
 
-    prog = f"tinygrad-rnn run {args.name}"
     try:
         module.main(args.example_args)
     except KeyboardInterrupt:
@@ -98,7 +100,25 @@ def _run_example(args) -> int:
         raise
     except (OSError, CheckpointError) as exc:
         _fail(prog, _describe(exc))
+    except ModuleNotFoundError as exc:
+        _missing_package(prog, exc)
+    except ImportError as exc:  # a data loader's own "needs package X" message
+        _fail(prog, str(exc))
     return 0
+
+
+#: import name -> PyPI name of the optional packages the examples use
+_PIP_NAMES = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "vega_datasets": "vega_datasets"}
+
+
+def _missing_package(prog, exc):
+    """An optional package an example needs is not installed: one line saying which and how to get it."""
+    top = (exc.name or "").partition(".")[0]
+    if not top or top == "tinygrad_rnn":
+        raise exc
+    pip_name = _PIP_NAMES.get(top, top)
+    _fail(prog, f"needs the optional package {pip_name!r}, which is not installed: "
+                f"pip install \"tinygrad_rnn[examples]\" (or pip install {pip_name})")
 
 
 # --------------------------------------------------------------------- bench

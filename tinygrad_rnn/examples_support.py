@@ -405,10 +405,20 @@ def start(parser: argparse.ArgumentParser, argv=None) -> ExampleRun:
     args = parser.parse_args(argv)
     name = getattr(args, "_example_name", None) or parser.prog.split()[-1]
     _check_device(parser, args.device)
+    _check_plotting(parser)
     tr.manual_seed(args.seed)
     run = ExampleRun(name, args, parser)
     _check_out_folder(parser, run.out)
     return run
+
+
+def _check_plotting(parser):
+    """Every example draws its plots with matplotlib: say so before training, not after it."""
+    try:
+        import matplotlib.figure  # noqa: F401
+    except ModuleNotFoundError:
+        parser.error('the examples draw their plots with matplotlib, which is not installed: '
+                     'pip install "tinygrad_rnn[examples]" (or pip install matplotlib)')
 
 
 def _check_out_folder(parser, out: Path):

@@ -15,7 +15,9 @@ import numpy as np
 from . import autograd
 from .backends import backend_of_array, get_backend
 from .checks import check_int_dim, normalize_dim, normalize_dims
-from .dtypes import as_dtype, bool_, default_dtype_of, float16, float32, float64, int32, int64, promote, scalar_dtype
+from .dtypes import (
+    as_dtype, bool_, default_dtype_of, float16, float32, float64, get_default_dtype, int32, int64, promote, scalar_dtype,
+)
 from .ops import elementwise as ew
 from .ops import linalg, reduce
 from .tensor_inplace import InplaceMethods
@@ -523,10 +525,10 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         return ew.Where.apply(mask, value, x)
 
 def _as_floating(t, op):
-    """Integer tensors become float32 before float-only math (PyTorch does the same)."""
+    """Integer tensors take the default float dtype before float-only math (PyTorch does the same)."""
     if t.dtype.kind in "fc":
         return t
-    return t.to(dtype=float32)
+    return t.to(dtype=get_default_dtype())
 
 
 def _as_tensor_like(value, like: Tensor, op) -> Tensor:
@@ -551,7 +553,7 @@ def _operands(a, b, op, true_division=False):
     """Make both operands tensors of one dtype (PyTorch's promotion) on the first tensor's device."""
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.array.dtype == b.array.dtype:
         if true_division and a.array.dtype.kind not in "fc":
-            return a.float(), b.float()
+            return a.to(dtype=get_default_dtype()), b.to(dtype=get_default_dtype())
         return a, b
     if not isinstance(a, Tensor):
         a = _as_tensor_like(a, b, op)
@@ -559,7 +561,7 @@ def _operands(a, b, op, true_division=False):
         b = _as_tensor_like(b, a, op)
     dtype = promote(a.dtype, b.dtype)
     if true_division and dtype.kind not in "fc":
-        dtype = float32
+        dtype = get_default_dtype()
     if a.dtype != dtype:
         a = a.to(dtype=dtype)
     if b.dtype != dtype:

@@ -53,16 +53,19 @@ class MathMethods:
     def max(self, dim=None, keepdim=False):
         """The maximum of all elements; with ``dim``, a named tuple ``(values, indices)`` of the maxima along
         ``dim`` and where they are (the first one at ties), as ``torch.max``. The gradient of the values goes
-        to those indices."""
+        to those indices. With another tensor, the elementwise maximum (``maximum``), as ``torch.max``."""
         return self._extreme(dim, keepdim, reduce.Max, "max", return_types.max)
 
     def min(self, dim=None, keepdim=False):
-        """The minimum of all elements; with ``dim``, a named tuple ``(values, indices)`` as for :meth:`max`."""
+        """The minimum of all elements; with ``dim``, a named tuple ``(values, indices)`` as for :meth:`max`;
+        with another tensor, the elementwise minimum."""
         return self._extreme(dim, keepdim, reduce.Min, "min", return_types.min)
 
     def _extreme(self, dim, keepdim, op, name, result):
         if _is_tensor(dim):
-            raise TypeError(f"{name}: for the elementwise {name} of two tensors use tinygrad_rnn.{name}imum")
+            if keepdim:
+                raise TypeError(f"{name}: keepdim has no meaning for the elementwise {name} of two tensors")
+            return self.maximum(dim) if name == "max" else self.minimum(dim)
         if dim is None:
             return op.apply(self, axis=None, keepdim=keepdim)
         axis = normalize_dim(dim, self.ndim, name)
