@@ -255,3 +255,22 @@ def test_integer_division_and_means_take_the_default_dtype():
     finally:
         tr.set_default_dtype(tr.float32)
     assert (tr.tensor([1, 2]) / 2).dtype == tr.float32
+
+
+def test_the_idioms_of_pytorch_course_code():
+    """Lines copied from PyTorch courses, with ``tr`` for ``torch``."""
+    device = tr.device("cuda" if tr.cuda.is_available() else "cpu")
+    assert device in ("cpu", "cuda") and tr.cuda.device_count() >= 0
+    tokens = tr.tensor([[1, 2, 3]], dtype=tr.long).to(device)
+    assert tokens.dtype == np.int64 and tr.zeros(2, dtype=tr.float).dtype == np.float32
+    assert (tr.double, tr.half, tr.int, tr.bool) == (np.float64, np.float16, np.int32, np.bool_)
+    out = tr.randn(4, 3, 5, requires_grad=True)
+    flat = out.transpose(0, 1).contiguous().view(-1, 5)
+    assert flat.shape == (12, 5) and flat.is_contiguous() and not out.transpose(0, 1).is_contiguous()
+    flat.sum().backward()
+    assert out.grad.shape == (4, 3, 5)
+    mask = tr.tensor([1.0, 0.0, 1.0])
+    assert (mask == 0).int().tolist() == [0, 1, 0] and mask.bool().tolist() == [True, False, True]
+    assert mask.half().dtype == np.float16
+    with pytest.raises(ValueError, match=r"^unknown device 'tpu'"):
+        tr.device("tpu")

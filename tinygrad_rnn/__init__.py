@@ -29,7 +29,7 @@ from .autograd import (
     GraphReleasedError, detect_anomaly, enable_grad, inference_mode, is_grad_enabled, no_grad, retain_grads,
     set_grad_enabled,
 )
-from .backends import cuda_is_available
+from .backends import cuda_is_available, device
 from .factories import (
     arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like,
     rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like,
@@ -46,10 +46,13 @@ from .dtypes import as_dtype, bool_, float16, float32, float64, int32, int64
 from .tensor import Tensor
 
 from .serialization import CheckpointError, load, save
-from . import autograd, data, nn, optim, utils, viz  # tr.nn, tr.optim, ... with no other import, as torch
+from . import autograd, cuda, data, nn, optim, utils, viz  # tr.nn, tr.optim, ... with no other import, as torch
 
 __version__ = "0.1.0"
 
 # NumPy's floating point warnings (log(0), exp overflow, 0/0) raised inside the framework are silenced,
 # as PyTorch never warns about them: inf and NaN are values; ``detect_anomaly()`` finds where they appear.
 warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinygrad_rnn(\.|$)")
+
+# PyTorch's short dtype names (torch.long, torch.float, ...), last: they shadow builtins in this module.
+long, int, double, float, half, bool = int64, int32, float64, float32, float16, bool_  # noqa: A001

@@ -247,15 +247,6 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
     def cuda(self, device=None) -> "Tensor":
         return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int) else device))
 
-    def float(self) -> "Tensor":
-        return self.to(dtype=float32)
-
-    def double(self) -> "Tensor":
-        return self.to(dtype=float64)
-
-    def long(self) -> "Tensor":
-        return self.to(dtype=int64)
-
     def set_(self, source) -> "Tensor":
         """Make this tensor hold ``source``'s data, device included (shared memory, as in PyTorch);
         how ``Module.to`` and ``load_state_dict`` change a Parameter in place, keeping the object."""
@@ -266,9 +257,6 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         self.array = source.array
         self._backend = source._backend
         return self
-
-    def type_as(self, other) -> "Tensor":
-        return self.to(dtype=other.dtype)
 
     # ------------------------------------------------------------------ autograd
     def detach(self) -> "Tensor":

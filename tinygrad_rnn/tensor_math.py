@@ -15,7 +15,7 @@ import numpy as np
 from . import return_types
 from .backends import get_backend
 from .checks import check_int, normalize_dim, normalize_dims
-from .dtypes import as_dtype, bool_, get_default_dtype, int64
+from .dtypes import as_dtype, bool_, float16, float32, float64, get_default_dtype, int32, int64
 from .ops import elementwise as ew
 from .ops import indexing, linalg, norms, pointwise, reduce
 from .ops import shape as shape_ops
@@ -340,6 +340,39 @@ class MathMethods:
         if not _is_tensor(other):
             raise TypeError(f"view_as: expected a Tensor, got {type(other).__name__}")
         return self.view(other.shape)
+
+    # ------------------------------------------------------- dtype shortcuts and memory layout
+    def float(self):
+        """A float32 copy (``self`` if it already is one), differentiable."""
+        return self.to(dtype=float32)
+
+    def double(self):
+        return self.to(dtype=float64)
+
+    def half(self):
+        return self.to(dtype=float16)
+
+    def long(self):
+        return self.to(dtype=int64)
+
+    def int(self):
+        return self.to(dtype=int32)
+
+    def bool(self):
+        return self.to(dtype=bool_)
+
+    def type_as(self, other):
+        """This tensor in ``other``'s dtype."""
+        return self.to(dtype=other.dtype)
+
+    def is_contiguous(self) -> bool:
+        """Whether the values lie in memory in row-major order without gaps (as a fresh tensor's do)."""
+        return bool(self.array.flags.c_contiguous)
+
+    def contiguous(self):
+        """``self`` if contiguous, else a contiguous copy that stays in the graph (``.view`` never needs
+        it here, but PyTorch code calls it before ``.view``)."""
+        return self if self.is_contiguous() else ew.Clone.apply(self)
 
     def new_full(self, size, fill_value, dtype=None) -> "Tensor":
         """``fill_value`` everywhere in a tensor of ``size`` on this tensor's device, of its dtype unless given."""

@@ -78,6 +78,21 @@ def backend_of_array(data) -> Backend:
     return get_backend(f"cuda:{data.device.id}")
 
 
+def cuda_device_count() -> int:
+    """How many CUDA GPUs there are for ``device="cuda:N"`` (0 without CuPy or a GPU)."""
+    from .cupy_backend import device_count
+
+    return device_count()
+
+
+def device(type, index=None) -> str:
+    """A device string, as ``torch.device`` spells it: ``device("cuda")``, ``device("cuda", 1)``,
+    ``device("cuda:1")``. Tensors and modules take the string wherever PyTorch takes a device."""
+    spec = type if index is None else f"{type}:{index}"
+    parse_device(spec)  # a clear error for a bad one
+    return spec
+
+
 def cuda_is_available() -> bool:
     """True when CuPy imports and sees at least one GPU."""
     try:
@@ -87,4 +102,4 @@ def cuda_is_available() -> bool:
     return True
 
 
-__all__ = ["Backend", "NumpyBackend", "register_backend", "get_backend", "parse_device", "seed_all", "cuda_is_available", "backend_of_array"]
+__all__ = ["Backend", "NumpyBackend", "register_backend", "get_backend", "parse_device", "seed_all", "cuda_is_available", "cuda_device_count", "device", "backend_of_array"]

@@ -24,6 +24,16 @@ def import_cupy():
     return cupy
 
 
+def device_count() -> int:
+    """How many CUDA GPUs CuPy sees (0 when CuPy or the driver is missing)."""
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # no CuPy, or no usable driver: no GPU for us
+        return 0
+
+
 class CupyBackend(Backend):
     """Arrays are ``cupy.ndarray`` objects on GPU ``index``."""
 
