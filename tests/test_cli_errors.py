@@ -297,10 +297,12 @@ def test_graph_output_paths(capsys, files, tmp_path, output, expected):
 
 
 def test_graph_output_that_cannot_be_written(capsys, tmp_path, monkeypatch):
-    def refuse(self, data):
-        raise PermissionError(13, "Permission denied", str(self))
+    import tinygrad_rnn.files
 
-    monkeypatch.setattr(Path, "write_bytes", refuse)
+    def refuse(descriptor):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tinygrad_rnn.files.os, "fsync", refuse)  # fails half way through the write
     line = _error(capsys, "graph", "many-to-one", "-o", tmp_path / "x.dot")
     _assert_says(line, f"-o {tmp_path / 'x.dot'}: cannot write it: Permission denied")
     assert os.listdir(tmp_path) == []
@@ -417,3 +419,18 @@ def test_a_missing_optional_package_is_one_line(tmp_path, package, example, frag
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert fragment in result.stderr and f"tinygrad-rnn run {example}: error:" in result.stderr
+
+
+def test_graph_output_is_written_like_save(tmp_path):
+    """``graph -o`` writes through a symbolic link, refuses a read-only file and leaves no temporary file."""
+    target = tmp_path / "real.svg"
+    target.write_text("old")
+    link = tmp_path / "link.svg"
+    link.symlink_to(target)
+    assert cli.main(["graph", "many-to-one", "--steps", "2", "-o", str(link)]) == 0
+    assert link.is_symlink() and target.read_text().lstrip().startswith(("<?xml", "<svg"))
+    target.chmod(0o444)
+    with pytest.raises(SystemExit) as excinfo:
+        cli.main(["graph", "many-to-one", "--steps", "2", "-o", str(target)])
+    assert excinfo.value.code == 2 and target.read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.svg", "real.svg"]

@@ -200,6 +200,7 @@ def _run_graph(args) -> int:
 
     import graphviz
 
+    from .files import write_atomically
     from .lecture_graphs import build_lecture_graph
 
     if args.steps < 1:
@@ -223,14 +224,11 @@ def _run_graph(args) -> int:
         data = graph.source.encode() if fmt == "dot" else graph.pipe(format=fmt)
     except (graphviz.CalledProcessError, graphviz.ExecutableNotFound) as exc:
         args.subparser.error(f"the graphviz 'dot' program failed to render {fmt}: {' '.join(str(exc).split())}")
-    temporary = output.with_name(output.name + ".part")
-    try:
-        temporary.write_bytes(data)
-        temporary.replace(output)
+    try:  # like open(): symbolic links written through, read-only files refused; atomically
+        write_atomically(output, lambda file: file.write(data), f"-o {args.output}")
     except OSError as exc:
-        if temporary.is_file():
-            temporary.unlink()
-        args.subparser.error(f"-o {args.output}: cannot write it: {exc.strerror or exc}")
+        args.subparser.error(str(exc) if str(exc).startswith("-o ") else f"-o {args.output}: cannot write it: "
+                             f"{exc.strerror or exc}")
     print(f"wrote {output} ({args.kind}, {args.cell}, {args.steps} steps, {args.mode})")
     return 0
 

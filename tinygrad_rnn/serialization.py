@@ -17,13 +17,12 @@ for a tag.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
-import secrets
-import stat
 
 import numpy as np
+
+from .files import write_atomically
 
 FORMAT = "tinygrad_rnn.checkpoint"
 VERSION = 1
@@ -103,83 +102,7 @@ def save(obj, path) -> None:
     document = json.dumps({"format": FORMAT, "version": VERSION, "root": root})
     entries = dict(encoder.arrays)
     entries[_STRUCTURE] = np.frombuffer(document.encode("utf-8"), dtype=np.uint8)
-    path = os.fspath(path)
-    target, existing = _save_target(path)
-    descriptor, temporary = _create_temporary(path, target)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            if existing is not None:
-                _copy_mode_and_owner(file.fileno(), existing)
-            np.savez(file, **entries)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
-def _os_error(kind, number, message):
-    """``kind(message)`` with ``errno`` set; its text is ``message`` alone."""
-    error = kind(message)
-    error.errno = number
-    return error
-
-
-def _save_target(path):
-    """The file :func:`save` replaces (``path``, or what a symbolic link there points to) and its
-    ``os.stat`` result (``None`` when it does not exist yet); refuses what ``open()`` could not write."""
-    target = os.path.realpath(path)
-    if os.path.islink(target):
-        raise _os_error(OSError, errno.ELOOP, f"save: cannot write {path}: its symbolic links form a loop")
-    directory = os.path.dirname(target)
-    if not os.path.isdir(directory):
-        raise _os_error(FileNotFoundError, errno.ENOENT,
-                        f"save: cannot write {path}: the directory {directory} does not exist")
-    try:
-        existing = os.stat(target)
-    except FileNotFoundError:
-        return target, None
-    if stat.S_ISDIR(existing.st_mode):
-        raise _os_error(IsADirectoryError, errno.EISDIR, f"save: cannot write {path}: it is a directory")
-    if not stat.S_ISREG(existing.st_mode):
-        raise _os_error(OSError, errno.EINVAL,
-                        f"save: cannot write {path}: it is not a regular file (a device, pipe or socket)")
-    mode = stat.S_IMODE(existing.st_mode)
-    if not mode & 0o222 or not os.access(target, os.W_OK):
-        raise _os_error(PermissionError, errno.EACCES,
-                        f"save: cannot write {path}: the file is read-only (mode {mode:04o}); "
-                        "make it writable (chmod u+w) or save under another name")
-    return target, existing
-
-
-def _create_temporary(path, target):
-    """A new empty file next to ``target``, created like ``open()`` creates files (mode 0o666 less the umask)."""
-    directory, name = os.path.split(target)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return os.open(temporary, flags, 0o666), temporary
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise _os_error(type(exc), exc.errno, f"save: cannot write {path}: {exc.strerror}") from None
-    raise _os_error(FileExistsError, errno.EEXIST, f"save: cannot write {path}: no free temporary name in {directory}")
-
-
-def _copy_mode_and_owner(descriptor, existing):
-    """Give the new file the replaced file's permissions, and its owner where allowed (as ``open()`` keeps them)."""
-    if hasattr(os, "fchmod"):
-        os.fchmod(descriptor, stat.S_IMODE(existing.st_mode))
-    if hasattr(os, "fchown") and (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
-        try:
-            os.fchown(descriptor, existing.st_uid, existing.st_gid)
-        except OSError:
-            pass  # only root may give a file away; the new file stays ours
+    write_atomically(path, lambda file: np.savez(file, **entries), "save")
 
 
 # ------------------------------------------------------------------------ loading
