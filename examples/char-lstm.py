@@ -163,7 +163,7 @@ def sample_mode(run) -> dict:
     text = generate(model, vocab, args.prime if args.prime is not None else "\n", length, args.temperature, run.rng,
                     run.device)
     print(text)
-    run.path("sample.txt").write_text(text, encoding="utf-8")
+    run.write_text("sample.txt", text)
     return run.finish({"mode": "sample", "checkpoint": str(path), "sample": text,
                        "val_loss": checkpoint.get("val_loss"), "vocab_size": len(vocab)})
 
@@ -299,7 +299,7 @@ def train_mode(run) -> dict:
     prime = args.prime if args.prime is not None else "\n"
     text_sample = generate(best_model, vocab, prime, args.sample_length or (200 if quick else 1000),
                            args.temperature, run.rng, device)
-    run.path("sample.txt").write_text(text_sample, encoding="utf-8")
+    run.write_text("sample.txt", text_sample)
     print(f"---- sample (temperature {args.temperature}) ----\n{text_sample}\n----")
 
     return run.finish({

@@ -323,7 +323,7 @@ def main(argv=None) -> dict:
         run.graph(F.mse_loss(probe, tr.tensor(y_train[:2], device=device)), "graph", mode="folded", model=model)
     table = format_table(rows)
     print(table)
-    run.path("table.txt").write_text(table + "\n", encoding="utf-8")
+    run.write_text("table.txt", table + "\n")
 
     hours = 24 * 10
     fig, axes = support.figure(len(args.horizons), 1, figsize=(9, 2.6 * len(args.horizons)), squeeze=False)

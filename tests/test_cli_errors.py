@@ -270,12 +270,15 @@ def test_out_folder_without_write_permission(capsys, tmp_path):
 
 def test_a_write_failing_during_a_run(capsys, tmp_path, monkeypatch):
     """A file problem met half way (a full disk) is one line too, naming the file."""
-    def full(self, *args, **kwargs):
-        raise OSError(28, "No space left on device", str(self))
+    import tinygrad_rnn.files
 
-    monkeypatch.setattr(Path, "write_text", full)
+    def full(descriptor):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tinygrad_rnn.files.os, "fsync", full)
     line = _error(capsys, "run", "hello", "--quick", "--steps", "2", "--out", tmp_path, after_progress=True)
-    _assert_says(line, "tinygrad-rnn run hello: error: No space left on device", str(tmp_path))
+    _assert_says(line, "tinygrad-rnn run hello: error: --out: cannot write", str(tmp_path), "No space left on device")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no half-written file is left
 
 
 @pytest.mark.parametrize("output, expected", [
@@ -304,7 +307,7 @@ def test_graph_output_that_cannot_be_written(capsys, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tinygrad_rnn.files.os, "fsync", refuse)  # fails half way through the write
     line = _error(capsys, "graph", "many-to-one", "-o", tmp_path / "x.dot")
-    _assert_says(line, f"-o {tmp_path / 'x.dot'}: cannot write it: Permission denied")
+    _assert_says(line, f"-o: cannot write {tmp_path / 'x.dot'}: Permission denied")
     assert os.listdir(tmp_path) == []
 
 
@@ -312,7 +315,7 @@ def test_graph_output_that_cannot_be_written(capsys, tmp_path, monkeypatch):
 def test_graph_into_a_folder_without_write_permission(capsys, tmp_path):
     tmp_path.chmod(0o555)
     try:
-        _assert_says(_error(capsys, "graph", "many-to-one", "-o", tmp_path / "x.dot"), "cannot write it")
+        _assert_says(_error(capsys, "graph", "many-to-one", "-o", tmp_path / "x.dot"), "-o: cannot write")
     finally:
         tmp_path.chmod(0o755)
 

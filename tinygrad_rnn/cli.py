@@ -225,10 +225,9 @@ def _run_graph(args) -> int:
     except (graphviz.CalledProcessError, graphviz.ExecutableNotFound) as exc:
         args.subparser.error(f"the graphviz 'dot' program failed to render {fmt}: {' '.join(str(exc).split())}")
     try:  # like open(): symbolic links written through, read-only files refused; atomically
-        write_atomically(output, lambda file: file.write(data), f"-o {args.output}")
+        write_atomically(output, lambda file: file.write(data), "-o")
     except OSError as exc:
-        args.subparser.error(str(exc) if str(exc).startswith("-o ") else f"-o {args.output}: cannot write it: "
-                             f"{exc.strerror or exc}")
+        args.subparser.error(str(exc))
     print(f"wrote {output} ({args.kind}, {args.cell}, {args.steps} steps, {args.mode})")
     return 0
 

@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 import tinygrad_rnn as tr
+from tinygrad_rnn.files import write_atomically
 
 __all__ = [
     "ExampleParser",
@@ -313,6 +314,15 @@ class ExampleRun:
             self.outputs.append(filename)
         return target
 
+    def write_text(self, filename: str, text: str) -> Path:
+        """Write ``out/filename`` atomically (never half written), as ``open()`` would; record it."""
+        return self._write(filename, lambda file: file.write(text.encode("utf-8")))
+
+    def _write(self, filename, write) -> Path:
+        target = self.path(filename)
+        write_atomically(target, write, "--out")
+        return target
+
     def progress(self, iterable, desc: str = "train", **kwargs):
         """A tqdm bar over ``iterable`` (or ``range(n)`` for an int); show the loss with ``bar.set_postfix``."""
         if isinstance(iterable, int):
@@ -335,8 +345,7 @@ class ExampleRun:
         from tinygrad_rnn.viz import draw_graph
 
         dot = draw_graph(root, **draw_options)
-        dot_path = self.path(f"{filename}.dot")
-        dot_path.write_text(dot.source, encoding="utf-8")
+        dot_path = self.write_text(f"{filename}.dot", dot.source)
         try:
             svg = dot.pipe(format="svg")
         except graphviz.ExecutableNotFound:
@@ -347,15 +356,11 @@ class ExampleRun:
                 file=sys.stderr,
             )
             return dot_path
-        svg_path = self.path(f"{filename}.svg")
-        svg_path.write_bytes(svg)
-        return svg_path
+        return self._write(f"{filename}.svg", lambda file: file.write(svg))
 
     def save_figure(self, fig, filename: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure (from :func:`figure`) as ``out/filename`` (PNG)."""
-        target = self.path(filename)
-        fig.savefig(target, dpi=dpi, bbox_inches="tight")
-        return target
+        return self._write(filename, lambda file: fig.savefig(file, format="png", dpi=dpi, bbox_inches="tight"))
 
     @property
     def elapsed(self) -> float:
@@ -381,9 +386,7 @@ class ExampleRun:
         json_name = "metrics.json"
         self.path(json_name)
         metrics["outputs"] = list(self.outputs)
-        with open(self.out / json_name, "w", encoding="utf-8") as handle:
-            json.dump(_jsonable(metrics), handle, indent=2, allow_nan=False)
-            handle.write("\n")
+        self.write_text(json_name, json.dumps(_jsonable(metrics), indent=2, allow_nan=False) + "\n")
         print(_summary(metrics, self.out))
         return metrics
 

@@ -26,11 +26,13 @@ def write_atomically(path, write, op: str) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(temporary)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.strerror and not str(exc).startswith(f"{op}: "):
+            raise _os_error(type(exc), exc.errno, f"{op}: cannot write {path}: {exc.strerror}") from None
         raise
 
 
