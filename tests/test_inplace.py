@@ -380,3 +380,32 @@ def test_writing_into_an_expanded_tensor_is_refused_with_the_fix():
     y = x.clone()
     y.add_(1)
     assert y.numpy().tolist() == [[1.0] * 3] * 2
+
+
+def test_an_optimizer_step_before_backward_makes_that_backward_raise_as_in_pytorch():
+    model = nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    first = model(tr.randn(4, 3)).sum()
+    first.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match=r"^Linear\.backward: .* modified in place"):
+        first.backward()
+    opt.zero_grad()
+    model(tr.randn(4, 3)).sum().backward()  # a graph built after the step is fine
+    opt.step()
+
+
+def test_augmented_assignment_on_a_slice_matches_pytorch():
+    """``h[0] += w`` runs h[0].__iadd__(w) and then h.__setitem__(0, ...): values and gradients as in PyTorch."""
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (tr, torch):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        w = lib.tensor([10.0, 20.0], requires_grad=True)
+        h = x * 2
+        h[0] += w
+        h[:, 1] *= 3
+        (h * h).sum().backward()
+        results.append([np.asarray(t.detach().numpy()) for t in (h, x.grad, w.grad)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)

@@ -124,6 +124,8 @@ class Optimizer:
                     state = self.state[p] = {}
                     self._init_state(p, state, group)
                 self._update(p, p.grad.array, state, group)
+                if p._version is not None:  # an in-place change, as PyTorch counts it: a graph that saved p
+                    p._version[0] += 1      # before this step now refuses to backpropagate through it
 
     def _init_state(self, p, state, group):
         raise NotImplementedError
