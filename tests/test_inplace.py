@@ -409,3 +409,38 @@ def test_augmented_assignment_on_a_slice_matches_pytorch():
         results.append([np.asarray(t.detach().numpy()) for t in (h, x.grad, w.grad)])
     for ours, theirs in zip(*results):
         np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_in_place_on_a_slice_changes_the_sliced_tensor_and_its_gradients_as_in_pytorch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (tr, torch):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        w = lib.tensor([10.0, 20.0], requires_grad=True)
+        h = x * 2
+        h[0].add_(w)
+        h[:, 1].mul_(3)
+        h[1][0] = 7.0
+        (h * h).sum().backward()
+        results.append([np.asarray(t.detach().numpy()) for t in (h, x.grad, w.grad)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_a_slice_of_a_parameter_is_refused_before_anything_is_written():
+    p = nn.Parameter(tr.zeros(2, 2))
+    with pytest.raises(RuntimeError, match=r"^add_: a slice of a leaf tensor that requires grad"):
+        p[0].add_(1)
+    assert p.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    with tr.no_grad():
+        p[0].add_(1)
+    assert p.tolist() == [[1.0, 1.0], [0.0, 0.0]]
+
+
+def test_a_slice_written_under_no_grad_raises_the_version_of_what_it_was_sliced_from():
+    x = tr.randn(2, 3, requires_grad=True)
+    y = x.exp()  # Exp saves its output
+    with tr.no_grad():
+        y[0].zero_()
+    with pytest.raises(RuntimeError, match=r"^Exp\.backward: .* modified in place"):
+        y.sum().backward()

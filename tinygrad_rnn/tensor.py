@@ -40,7 +40,8 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
     """
 
     __slots__ = (
-        "array", "_backend", "requires_grad", "grad", "_creator", "_index", "_name", "_version", "_hooks", "__weakref__"
+        "array", "_backend", "requires_grad", "grad", "_creator", "_index", "_name", "_version", "_hooks", "_view_of",
+        "__weakref__",
     )
     __array_priority__ = 1000  # so ndarray OP Tensor calls Tensor's reflected operator
 
@@ -74,6 +75,7 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         self._name = None
         self._version = None
         self._hooks = None
+        self._view_of = None
 
     @staticmethod
     def _make(data, backend, requires_grad=False, creator=None, index=0):
@@ -92,6 +94,7 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         t._name = None
         t._version = None
         t._hooks = None
+        t._view_of = None
         return t
 
     # ----------------------------------------------------------------- attributes

@@ -134,12 +134,18 @@ class InplaceMethods:
         return self._make(array, self._backend)
 
     def _check_leaf(self, op):
-        if self.requires_grad and self._creator is None and STATE.grad_enabled:
-            raise RuntimeError(
-                f"{op}: a leaf tensor that requires grad (such as a Parameter) cannot be changed in place while "
-                "gradients are recorded. Update it inside `with tinygrad_rnn.no_grad():` (as optimizers do), "
-                "or through its .data"
-            )
+        """Refuse, before anything is written, to change a leaf that requires grad (or a slice of one)."""
+        if not STATE.grad_enabled:
+            return
+        tensor, what = self, "a leaf tensor that requires grad (such as a Parameter)"
+        while tensor is not None:
+            if tensor.requires_grad and tensor._creator is None:
+                raise RuntimeError(
+                    f"{op}: {what} cannot be changed in place while gradients are recorded. Update it inside "
+                    "`with tinygrad_rnn.no_grad():` (as optimizers do), or through its .data"
+                )
+            tensor = tensor._view_of[0] if tensor._view_of is not None else None
+            what = "a slice of a leaf tensor that requires grad (such as a Parameter)"
 
     def _update(self, op, other, compute, copy_self):
         """``self = compute(self, other)`` in place: recorded (and differentiable) when the tape records."""
@@ -154,10 +160,14 @@ class InplaceMethods:
         return self._write(op, result)
 
     def _adopt_result(self, op, result):
-        """Write a recorded result into this tensor's memory and make its op this tensor's history."""
+        """Write a recorded result into this tensor's memory and make its op this tensor's history. A slice
+        (``h[0].add_(w)``) also records the change in the tensor it was sliced from, as ``h[0] = ...``."""
         _check_fits(op, self, result)
         self._write(op, result)
         self._creator, self._index, self.requires_grad = result._creator, result._index, result.requires_grad
+        if self._view_of is not None:
+            base, index = self._view_of
+            base.__setitem__(index, self)
         return self
 
     def _write(self, op, source):
@@ -182,8 +192,11 @@ def _records(tensor, other) -> bool:
 
 
 def _bump(tensor):
-    if tensor._version is not None:
-        tensor._version[0] += 1
+    """Raise the version of ``tensor`` and of the tensors it is a slice of (they share its memory)."""
+    while tensor is not None:
+        if tensor._version is not None:
+            tensor._version[0] += 1
+        tensor = tensor._view_of[0] if tensor._view_of is not None else None
 
 
 def _check_fits(op, tensor, result):

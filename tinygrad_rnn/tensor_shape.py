@@ -105,7 +105,11 @@ class ShapeMethods:
         return self.split(max(1, -(-length // chunks)), dim)
 
     def __getitem__(self, index):
-        return shape_ops.GetItem.apply(self, index=_normalize_index(index, self))
+        index = _normalize_index(index, self)
+        out = shape_ops.GetItem.apply(self, index=index)
+        if out.array.base is not None and shape_ops._is_basic(index):
+            out._view_of = (self, index)  # a slice shares memory: an in-place change of it changes self too
+        return out
 
     def __iter__(self):
         if self.ndim == 0:
