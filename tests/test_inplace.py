@@ -444,3 +444,21 @@ def test_a_slice_written_under_no_grad_raises_the_version_of_what_it_was_sliced_
         y[0].zero_()
     with pytest.raises(RuntimeError, match=r"^Exp\.backward: .* modified in place"):
         y.sum().backward()
+
+
+def test_in_place_through_reshapes_and_transposes_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (tr, torch):
+        x = lib.tensor([[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]], requires_grad=True)
+        w = lib.tensor([10.0, 20.0], requires_grad=True)
+        h = x * 2
+        h.view(-1)[:2].add_(w)
+        h.t()[2].mul_(w)
+        h.transpose(0, 1)[0, 1] = 9.0
+        copied = h.t().reshape(-1)  # not contiguous: a copy, so changing it leaves h alone
+        copied.zero_()
+        (h * h).sum().backward()
+        results.append([np.asarray(t.detach().numpy()) for t in (h, x.grad, w.grad)])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)

@@ -166,8 +166,8 @@ class InplaceMethods:
         self._write(op, result)
         self._creator, self._index, self.requires_grad = result._creator, result._index, result.requires_grad
         if self._view_of is not None:
-            base, index = self._view_of
-            base.__setitem__(index, self)
+            base, write_back = self._view_of
+            write_back(self)
         return self
 
     def _write(self, op, source):

@@ -22,7 +22,8 @@ class ShapeMethods:
         shape = _shape_args(shape, "reshape")
         if shape == self.shape:
             return self
-        return shape_ops.Reshape.apply(self, shape=shape)
+        out = shape_ops.Reshape.apply(self, shape=shape)
+        return _as_view(out, self, lambda view: self.copy_(view.reshape(self.shape)))
 
     view = reshape
 
@@ -44,14 +45,19 @@ class ShapeMethods:
         if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)) or len(dims) != self.ndim:
             raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions of {self.shape}")
         dims = tuple(d % self.ndim for d in dims)
-        return shape_ops.Permute.apply(self, dims=dims)
+        return self._permuted(dims)
 
     def transpose(self, dim0, dim1):
         a = normalize_dim(dim0, self.ndim, "transpose")
         b = normalize_dim(dim1, self.ndim, "transpose")
         dims = list(range(self.ndim))
         dims[a], dims[b] = dims[b], dims[a]
-        return shape_ops.Permute.apply(self, dims=tuple(dims))
+        return self._permuted(tuple(dims))
+
+    def _permuted(self, dims):
+        inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
+        out = shape_ops.Permute.apply(self, dims=dims)
+        return _as_view(out, self, lambda view: self.copy_(view.permute(*inverse)))
 
     def unsqueeze(self, dim):
         dim = check_int_dim(dim, "unsqueeze")
@@ -107,14 +113,22 @@ class ShapeMethods:
     def __getitem__(self, index):
         index = _normalize_index(index, self)
         out = shape_ops.GetItem.apply(self, index=index)
-        if out.array.base is not None and shape_ops._is_basic(index):
-            out._view_of = (self, index)  # a slice shares memory: an in-place change of it changes self too
-        return out
+        if not shape_ops._is_basic(index):
+            return out  # advanced indexing copies
+        return _as_view(out, self, lambda view: self.__setitem__(index, view))
 
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
+
+
+def _as_view(out, base, write_back):
+    """Mark ``out`` as a view of ``base`` when it shares its memory: an in-place change of ``out`` while the
+    tape records then calls ``write_back(out)``, which records the change in ``base`` too (as PyTorch does)."""
+    if out.array.base is not None and base._backend.xp.may_share_memory(out.array, base.array):
+        out._view_of = (base, write_back)
+    return out
 
 
 def _shape_args(args, op):
