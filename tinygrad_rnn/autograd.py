@@ -278,10 +278,6 @@ def backward(root, gradient=None, retain_graph=False):
                 continue
             if g.shape != shape:
                 g = _sum_to_input_shape(fn, g, shape)
-                if g.shape != shape:
-                    raise RuntimeError(
-                        f"{fn.name}.backward: gradient of shape {tuple(g.shape)} for an input of shape {tuple(shape)}"
-                    )
             if g.dtype != dtype:
                 raise RuntimeError(f"{fn.name}.backward: gradient of dtype {g.dtype} for an input of dtype {dtype}")
             if anomaly:
@@ -325,13 +321,16 @@ class GraphReleasedError(RuntimeError):
 
 
 def _sum_to_input_shape(fn, grad, shape):
-    """``sum_to_shape``, with an error naming the op when the gradient cannot be the input's."""
+    """``sum_to_shape``, or an error naming the op when the gradient cannot be the input's."""
     try:
-        return sum_to_shape(grad, shape)
+        summed = sum_to_shape(grad, shape)
     except ValueError:
+        summed = None
+    if summed is None or summed.shape != shape:
         raise RuntimeError(
             f"{fn.name}.backward: gradient of shape {tuple(grad.shape)} for an input of shape {tuple(shape)}"
-        ) from None
+        )
+    return summed
 
 
 def _check_versions(fn):

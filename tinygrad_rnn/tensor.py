@@ -21,7 +21,7 @@ from .dtypes import (
 from .ops import elementwise as ew
 from .ops import linalg, reduce
 from .tensor_inplace import InplaceMethods
-from .tensor_math import MathMethods
+from .tensor_math import MathMethods, _floating
 from .tensor_shape import ShapeMethods
 
 
@@ -422,22 +422,22 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
 
     # ------------------------------------------------------------ unary functions
     def exp(self):
-        return ew.Exp.apply(_as_floating(self, "exp"))
+        return ew.Exp.apply(_floating(self))
 
     def log(self):
-        return ew.Log.apply(_as_floating(self, "log"))
+        return ew.Log.apply(_floating(self))
 
     def sqrt(self):
-        return ew.Sqrt.apply(_as_floating(self, "sqrt"))
+        return ew.Sqrt.apply(_floating(self))
 
     def abs(self):
         return ew.Abs.apply(self)
 
     def tanh(self):
-        return ew.Tanh.apply(_as_floating(self, "tanh"))
+        return ew.Tanh.apply(_floating(self))
 
     def sigmoid(self):
-        return ew.Sigmoid.apply(_as_floating(self, "sigmoid"))
+        return ew.Sigmoid.apply(_floating(self))
 
     def relu(self):
         return ew.Relu.apply(self)
@@ -464,7 +464,7 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
 
     def mean(self, dim=None, keepdim=False):
         axis = normalize_dims(dim, self.ndim, "mean")
-        return reduce.Mean.apply(_as_floating(self, "mean"), axis=axis, keepdim=keepdim)
+        return reduce.Mean.apply(_floating(self), axis=axis, keepdim=keepdim)
 
     def amax(self, dim=None, keepdim=False):
         return reduce.Max.apply(self, axis=normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
@@ -477,7 +477,7 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         if unbiased is not None:
             correction = int(bool(unbiased))
         axis = normalize_dims(dim, self.ndim, "var")
-        return reduce.Var.apply(_as_floating(self, "var"), axis=axis, keepdim=keepdim, correction=correction)
+        return reduce.Var.apply(_floating(self), axis=axis, keepdim=keepdim, correction=correction)
 
     def std(self, dim=None, keepdim=False, correction=1):
         return self.var(dim, keepdim, correction).sqrt()
@@ -501,10 +501,10 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         return Tensor._make(out.astype(int64, copy=False), self._backend)
 
     def softmax(self, dim):
-        return reduce.Softmax.apply(_as_floating(self, "softmax"), axis=normalize_dim(dim, self.ndim, "softmax"))
+        return reduce.Softmax.apply(_floating(self), axis=normalize_dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim):
-        return reduce.LogSoftmax.apply(_as_floating(self, "log_softmax"), axis=normalize_dim(dim, self.ndim, "log_softmax"))
+        return reduce.LogSoftmax.apply(_floating(self), axis=normalize_dim(dim, self.ndim, "log_softmax"))
 
     def masked_fill(self, mask, value):
         """Put ``value`` where the boolean ``mask`` is True (differentiable in ``self``)."""
@@ -514,13 +514,6 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
             raise TypeError(f"where: condition must be a bool tensor, got {mask.dtype}")
         value, x = _operands(value, self, "masked_fill")
         return ew.Where.apply(mask, value, x)
-
-def _as_floating(t, op):
-    """Integer tensors take the default float dtype before float-only math (PyTorch does the same)."""
-    if t.dtype.kind in "fc":
-        return t
-    return t.to(dtype=get_default_dtype())
-
 
 def _as_tensor_like(value, like: Tensor, op) -> Tensor:
     """A Python scalar or host array as a constant tensor on ``like``'s device."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from .autograd import STATE, no_grad
 from .ops import assign
-from .tensor_shape import _normalize_index
+from .tensor_shape import _is_tensor, _normalize_index
 
 
 class InplaceMethods:
@@ -181,10 +181,6 @@ class InplaceMethods:
             ) from None
         _bump(self)
         return self
-
-
-def _is_tensor(value) -> bool:
-    return isinstance(value, InplaceMethods)
 
 
 def _records(tensor, other) -> bool:

@@ -19,16 +19,12 @@ from .dtypes import as_dtype, bool_, float16, float32, float64, get_default_dtyp
 from .ops import elementwise as ew
 from .ops import indexing, linalg, norms, pointwise, reduce
 from .ops import shape as shape_ops
-from .tensor_shape import _shape_args
+from .tensor_shape import _is_tensor, _shape_args
 
 
 def _floating(t):
     """Integer and bool tensors become the default float dtype before float-only math (as in PyTorch)."""
     return t if t.dtype.kind in "fc" else t.to(dtype=get_default_dtype())
-
-
-def _is_tensor(value) -> bool:
-    return isinstance(value, MathMethods)  # every Tensor is one; this module cannot import Tensor
 
 
 class MathMethods:

@@ -123,6 +123,11 @@ class ShapeMethods:
         return (self[i] for i in range(self.shape[0]))
 
 
+def _is_tensor(value) -> bool:
+    """True for a Tensor (every Tensor is a ShapeMethods; the mixin modules cannot import Tensor)."""
+    return isinstance(value, ShapeMethods)
+
+
 def _as_view(out, base, write_back):
     """Mark ``out`` as a view of ``base`` when it shares its memory: an in-place change of ``out`` while the
     tape records then calls ``write_back(out)``, which records the change in ``base`` too (as PyTorch does)."""
@@ -146,7 +151,7 @@ def _normalize_index(index, tensor):
     items = index if isinstance(index, tuple) else (index,)
     converted = []
     for item in items:
-        if isinstance(item, ShapeMethods):
+        if _is_tensor(item):
             if item._backend is not tensor._backend:
                 raise RuntimeError(f"__getitem__: index tensor is on {item.device} but the tensor is on {tensor.device}")
             if item.dtype.kind not in "iub":

@@ -176,9 +176,10 @@ class _GradientSums:
         return [*self.sums[:2], db_ih if self.need_biases[0] else None, db_hh if self.need_biases[1] else None]
 
 
-def _zeros_if_unused(xp, grad, like):
-    """The gradient of an output nobody used arrives as None: zeros of the state's shape."""
-    return xp.zeros(like.shape, dtype=like.dtype) if grad is None else grad
+def _writable_grad(xp, grad, like):
+    """A copy of an output's gradient that BPTT may overwrite; zeros of ``like``'s shape when nothing used
+    that output (it arrives as None)."""
+    return xp.zeros(like.shape, dtype=like.dtype) if grad is None else _copy(xp, grad)
 
 
 class FusedSequence(Function):
@@ -248,7 +249,7 @@ def _rnn_backward(fn, dout, dh_n, reverse, relu, norms):
     sums = _GradientSums(fn, 2, x2, hs[reverse : T + reverse], w_ih)
     steps = _block_steps(T, B, H)
     dpre = xp.empty((steps, B, H), dtype=hs.dtype)
-    dh = _copy(xp, _zeros_if_unused(xp, dh_n, hs[0]))
+    dh = _writable_grad(xp, dh_n, hs[0])
     dot, update = xp.dot, kernels.rnn_backward
     for start, stop in _blocks(T, steps, not reverse):
         block = dpre[: stop - start]
@@ -328,8 +329,8 @@ def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
     kernels = fn.backend.rnn_kernels()
     T, H = hs.shape[0] - 1, hs.shape[-1]
     dgates = xp.empty(gates.shape, dtype=gates.dtype)
-    dh = _copy(xp, _zeros_if_unused(xp, dh_n, hs[0]))
-    dc = _copy(xp, _zeros_if_unused(xp, dc_n, cs[0]))
+    dh = _writable_grad(xp, dh_n, hs[0])
+    dc = _writable_grad(xp, dc_n, cs[0])
     dc_prev = xp.empty(dc.shape, dtype=dc.dtype)
     tmp = xp.empty(dc.shape, dtype=dc.dtype)
     for t in _steps(T, not reverse):
@@ -424,7 +425,7 @@ def _gru_backward(fn, dout, dh_n, reverse, norms):
     dgh = xp.empty((steps,) + gates.shape[1:], dtype=gates.dtype)
     sums = _GradientSums(fn, 2, x2, hs[reverse : T + reverse], w_ih)
     # dL/dh_t = dhz (through z, from step t+1) + rec (through W_hh) + dout_t
-    dhz = _copy(xp, _zeros_if_unused(xp, dh_n, hs[0]))
+    dhz = _writable_grad(xp, dh_n, hs[0])
     dhz_next = xp.empty(dhz.shape, dtype=dhz.dtype)
     rec = xp.zeros(dhz.shape, dtype=dhz.dtype)
     tmp = xp.empty(dhz.shape, dtype=dhz.dtype)
