@@ -10,8 +10,12 @@ Unrolled, y_hat = w x_3 + w^2 x_2 + w^3 (x_1 + h_0), so
 
 The three terms are what reaches w from step 3, step 2 and step 1: an input k
 steps back contributes through w^k, so for |w| < 1 the early steps fade away
-(vanishing gradient) and for |w| > 1 they dominate (exploding gradient). The
-example prints the framework's gradient next to the closed form for several w,
+(vanishing gradient) and for |w| > 1 they dominate (exploding gradient).
+Differentiating once more (``tr.autograd.grad(..., create_graph=True)`` twice),
+
+    d2L/dw2 = 2 (dy_hat/dw)^2 + 2 (y_hat - y) * (2 x_2 + 6 w (x_1 + h_0))
+
+The example prints the framework's first and second derivatives next to these closed forms for several w,
 repeats the point with a T = 20 sequence (dL/dh_t = 2 (y_hat - y) w^(T-t)),
 and finally fits w by gradient descent with the framework's gradients.
 """
@@ -69,6 +73,14 @@ def unroll(w, xs, h0):
     return states
 
 
+def closed_form_second(w, xs, h0, y):
+    """d2L/dw2 for T = 3: 2 (dy_hat/dw)^2 + 2 (y_hat - y) d2y_hat/dw2."""
+    x1, x2, x3 = xs
+    y_hat = w * x3 + w**2 * x2 + w**3 * (x1 + h0)
+    first = x3 + 2 * w * x2 + 3 * w**2 * (x1 + h0)
+    return 2 * first**2 + 2 * (y_hat - y) * (2 * x2 + 6 * w * (x1 + h0))
+
+
 def closed_form_terms(w, xs, h0):
     """The three terms of dy_hat/dw for T = 3: (x_3, 2 w x_2, 3 w^2 (x_1 + h_0))."""
     x1, x2, x3 = xs
@@ -91,11 +103,14 @@ def three_step_table(ws, xs, h0, y, device):
             loss = (y_hat - y) ** 2
             loss.name = "L"
             loss.backward(retain_graph=True)
+        (dw,) = tr.autograd.grad(loss, w, create_graph=True)  # dL/dw, itself a function of w
+        (d2w,) = tr.autograd.grad(dw, w)
         terms = closed_form_terms(w_value, xs, h0)
         y_hat_value = float(y_hat.item())
         closed = 2 * (y_hat_value - y) * sum(terms)
         rows.append(dict(w=w_value, y_hat=y_hat_value, loss=float(loss.item()), framework=float(w.grad.item()),
-                         closed_form=closed, terms=list(terms)))
+                         closed_form=closed, terms=list(terms), second=float(d2w.item()),
+                         second_closed_form=closed_form_second(w_value, xs, h0, y)))
         last_loss = loss
     return rows, last_loss
 
@@ -148,6 +163,11 @@ def _print_three_step(rows, xs, h0, y):
         print(f"{r['w']:>5g} {r['y_hat']:>9.4f} {t3:>8.3f} {t2:>8.3f} {t1:>14.3f} {r['framework']:>12.6f} "
               f"{r['closed_form']:>12.6f} {diff:>9.1e}")
     print("The term from step 1 carries w^2: it shrinks for w < 1 and dominates for w > 1.")
+    print("\nSecond derivative: d2L/dw2 = 2 (dy_hat/dw)^2 + 2 (y_hat - y) (2 x_2 + 6 w (x_1 + h_0))")
+    print(f"{'w':>5} {'framework':>12} {'closed form':>12} {'|diff|':>9}")
+    for r in rows:
+        print(f"{r['w']:>5g} {r['second']:>12.6f} {r['second_closed_form']:>12.6f} "
+              f"{abs(r['second'] - r['second_closed_form']):>9.1e}")
 
 
 def _print_long(results, T):
@@ -194,8 +214,10 @@ def main(argv=None) -> dict:
                    for r in results]
     metrics = {
         "max_abs_error": max(errors),
+        "max_abs_error_second": max(abs(r["second"] - r["second_closed_form"]) for r in rows),
         "long_max_rel_error": max(long_errors),
-        "three_step": [{k: r[k] for k in ("w", "y_hat", "framework", "closed_form")} for r in rows],
+        "three_step": [{k: r[k] for k in ("w", "y_hat", "framework", "closed_form", "second", "second_closed_form")}
+                       for r in rows],
         "long_ratio_first_last": {f"{r['w']:g}": float(r["dL_dh"][0] / r["dL_dh"][-1]) for r in results},
         "fitted_w": w_fit,
         "final_loss": losses[-1],

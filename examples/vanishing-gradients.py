@@ -24,6 +24,16 @@ the loss L = mean over the batch of sum(h_T) and ||dL/dh_t|| read from
    orders of magnitude (or to inf/NaN, depending on the settings) and the
    network never gets below "predict the mean"; with clip_grad_norm_(1.0)
    the same run, from the same initial weights and batches, trains.
+4. With ``--omega LAMBDA``: Pascanu, Mikolov and Bengio's (2013) regulariser
+
+       Omega = sum_t ( ||dL/dh_{t+1} . dh_{t+1}/dh_t|| / ||dL/dh_{t+1}|| - 1 )^2
+
+   which asks every step's Jacobian to keep the norm of the gradient it passes
+   back, with dL/dh_{t+1} held constant as in the paper. It is a function of
+   gradients, so it is trained with gradients of gradients (``create_graph``):
+   a tanh RNN learns to recall its first input after T steps, from the same
+   weights and batches with and without Omega, and the example prints the
+   ratio ||dL/dh_1|| / ||dL/dh_T|| as training goes.
 """
 from __future__ import annotations
 
@@ -50,6 +60,10 @@ def build_parser():
                         help="SGD steps of the clipping experiment (default 400 quick, 2000 full)")
     parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate of the clipping experiment")
     parser.add_argument("--max-norm", type=float, default=1.0, help="clip_grad_norm_ threshold (default 1.0)")
+    parser.add_argument("--omega", type=support.finite_float, default=None, metavar="LAMBDA",
+                        help="also train a tanh RNN with Pascanu et al.'s regulariser LAMBDA * Omega (experiment 4)")
+    parser.add_argument("--omega-steps", type=support.positive_int, default=None,
+                        help="training steps of experiment 4 (default 150 quick, 600 full)")
     return parser
 
 
@@ -160,6 +174,81 @@ def train_sum(run, T, H, steps, lr, max_norm, label):
     return losses, norms, diverged
 
 
+# ------------------------------------------------------------- the regulariser
+def omega_penalty(states, grads):
+    """Omega = sum_t (||v_{t+1} . dh_{t+1}/dh_t|| / ||v_{t+1}|| - 1)^2 with v_{t+1} = dL/dh_{t+1} held constant,
+    averaged over the batch. One create_graph vjp per step: the result can be differentiated in the weights."""
+    total = None
+    for t in range(len(states) - 1):
+        v = grads[t + 1]
+        (u,) = tr.autograd.grad(states[t + 1], states[t], grad_outputs=v, create_graph=True)
+        v_norm = (v * v).sum(1).sqrt() + 1e-12
+        term = (((u * u).sum(1) + 1e-24).sqrt() / v_norm - 1) ** 2
+        total = term.mean() if total is None else total + term.mean()
+    return total
+
+
+class RecallRNN(nn.Module):
+    """A tanh RNN cell unrolled by hand (the states are needed one by one) and a linear readout."""
+
+    def __init__(self, hidden):
+        super().__init__()
+        self.cell = nn.RNNCell(1, hidden)
+        self.readout = nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        h = x.new_zeros(x.shape[1], self.cell.hidden_size).requires_grad_(True)  # h_0 is a state too
+        states = [h]
+        for t in range(x.shape[0]):
+            h = self.cell(x[t], h)
+            states.append(h)
+        return self.readout(h), states
+
+
+def train_recall(run, T, H, steps, lam, max_norm, label):
+    """SGD with clipping on "output x_1 after T steps"; returns losses, Omega values and the gradient ratio
+    ||dL/dh_1|| / ||dL/dh_T|| at every step (the same weights and batches for every lam)."""
+    tr.manual_seed(run.seed)
+    rng = np.random.default_rng(run.seed + 2)
+    model = RecallRNN(H).to(run.device)
+    optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses, omegas, ratios = [], [], []
+    bar = run.progress(range(steps), desc=label)
+    for _ in bar:
+        x = rng.standard_normal((T, 32, 1)).astype(np.float32)
+        y, states = model(tr.tensor(x, device=run.device))
+        loss = F.mse_loss(y, tr.tensor(x[0], device=run.device))
+        grads = tr.autograd.grad(loss, states, retain_graph=True)
+        ratios.append(float(grads[1].norm().item() / max(grads[-1].norm().item(), 1e-30)))
+        grads = [g.detach() for g in grads]
+        omega = omega_penalty(states, grads)
+        objective = loss + lam * omega if lam else loss
+        optimizer.zero_grad()
+        objective.backward()
+        clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        losses.append(run.check_loss(loss))
+        omegas.append(float(omega.item()))
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", omega=f"{omegas[-1]:.3g}", ratio=f"{ratios[-1]:.2e}")
+    bar.close()
+    return losses, omegas, ratios
+
+
+def plot_omega(plain, regularised, lam, run):
+    fig, (left, right) = support.figure(1, 2, figsize=(12, 4.0))
+    for (losses, _, ratios), label in ((plain, "no Omega"), (regularised, f"lambda = {lam:g}")):
+        left.plot(losses, label=label)
+        right.semilogy(ratios, label=label)
+    left.set_xlabel("SGD step")
+    left.set_ylabel("MSE (recall x_1)")
+    left.legend(fontsize=8)
+    right.set_xlabel("SGD step")
+    right.set_ylabel(r"$\|\partial L/\partial h_1\| / \|\partial L/\partial h_T\|$")
+    right.set_title("the gradient ratio across time")
+    right.legend(fontsize=8)
+    run.save_figure(fig, "omega.png")
+
+
 # ------------------------------------------------------------------------- output
 def _ratio(curve):
     return float(curve[0] / curve[-1])
@@ -257,7 +346,30 @@ def main(argv=None) -> dict:
           f"steps; predicting the mean scores 1.0), largest gradient norm {max(clipped[1]):.3g}")
     plot_clipping(clipped, unclipped, run, args.max_norm)
 
+    metrics = {}
+    if args.omega is not None:
+        omega_steps = args.omega_steps or (150 if run.quick else 600)
+        T4 = min(T, 20) if run.quick else T
+        print(f"\n4. Omega (Pascanu et al. 2013): tanh RNN recalls x_1 after T = {T4} steps, {omega_steps} SGD steps")
+        plain = train_recall(run, T4, H, omega_steps, 0.0, args.max_norm, "no Omega")
+        regularised = train_recall(run, T4, H, omega_steps, args.omega, args.max_norm, f"Omega x {args.omega:g}")
+        for (losses, omegas, ratios), label in ((plain, "without Omega"), (regularised, f"lambda = {args.omega:g}")):
+            print(f"   {label:<16} ratio ||dL/dh_1||/||dL/dh_T||: {ratios[0]:9.3e} -> {np.median(ratios[-20:]):9.3e}   "
+                  f"Omega {omegas[0]:7.3g} -> {np.median(omegas[-20:]):7.3g}   loss {losses[0]:.3f} -> "
+                  f"{np.mean(losses[-20:]):.3f}")
+        plot_omega(plain, regularised, args.omega, run)
+        metrics.update({
+            "omega_lambda": args.omega,
+            "omega_ratio_final": float(np.median(regularised[2][-20:])),
+            "plain_ratio_final": float(np.median(plain[2][-20:])),
+            "omega_final": float(np.median(regularised[1][-20:])),
+            "plain_omega_final": float(np.median(plain[1][-20:])),
+            "omega_loss_final": float(np.mean(regularised[0][-20:])),
+            "plain_loss_final": float(np.mean(plain[0][-20:])),
+        })
+
     return run.finish({
+        **metrics,
         "ratio_first_last": {name: _ratio(curve) for name, curve in curves.items()},
         "relu_ratio_first_last": {f"{e:g}": _ratio(curve) for e, curve in relu.items()},
         "relu_expected_ratio": {f"{e:g}": e ** (T - 1) for e in EIGENVALUES},

@@ -265,7 +265,7 @@ def test_graph_memory_is_released_when_the_output_goes():
 def test_warning_for_a_state_carrying_a_consumed_graph(monkeypatch):
     from tinygrad_rnn import autograd
 
-    monkeypatch.setattr(autograd, "_warned_released", [False])
+    monkeypatch.setattr(autograd.carried, "_warned_released", [False])
     x = tr.Tensor([1.0], requires_grad=True)
     h = x * 2
     h.sum().backward(retain_graph=False)

@@ -115,6 +115,7 @@ def test_every_learning_rate_is_checked_when_parsed(capsys, tmp_path, name, valu
     ("seq2seq-addition", "--test-fraction", "0", "in (0, 1)"),
     ("seq2seq-addition", "--teacher-forcing", "nan", "[0, 1]"),
     ("vanishing-gradients", "--max-norm", "nan", "finite"),
+    ("vanishing-gradients", "--omega", "inf", "finite"),
     ("time-series", "--trend", "inf", "finite"),
     ("bptt-by-hand", "--h0", "nan", "finite"),
     ("bptt-by-hand", "--y", "inf", "finite"),

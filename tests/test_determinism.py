@@ -156,7 +156,7 @@ def test_every_example_is_covered():
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_same_seed_same_losses_bitwise(name, tmp_path, fresh_process_runs, monkeypatch):
-    monkeypatch.setattr(autograd, "_warned_released", [False])  # the carried-graph warning is once per process
+    monkeypatch.setattr(autograd.carried, "_warned_released", [False])  # the carried-graph warning is once per process
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics = support.load_example(name).main(_argv(name, tmp_path / "in-process"))

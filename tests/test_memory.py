@@ -148,7 +148,7 @@ def _carry_without_detach(layer, use, retain_graph, steps=4):
 @pytest.fixture
 def fresh_warning(monkeypatch):
     """The carried-graph warning is given once per process: let each test see it again."""
-    monkeypatch.setattr(autograd, "_warned_released", [False])
+    monkeypatch.setattr(autograd.carried, "_warned_released", [False])
 
 
 @pytest.mark.parametrize("impl", ["fused", "composed"])

@@ -229,7 +229,7 @@ def test_errors_name_the_cell_and_the_shapes():
 
 
 def test_warns_when_state_carries_a_used_graph(monkeypatch):
-    monkeypatch.setattr(tr.autograd, "_warned_released", [False])
+    monkeypatch.setattr(tr.autograd.carried, "_warned_released", [False])
     cell = make("rnn")
     h = cell(tr.Tensor(np.ones((1, 3))))
     h.sum().backward()

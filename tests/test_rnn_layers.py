@@ -261,7 +261,7 @@ def test_state_shape_errors():
 
 
 def test_warns_when_initial_state_carries_a_used_graph(monkeypatch):
-    monkeypatch.setattr(tr.autograd, "_warned_released", [False])
+    monkeypatch.setattr(tr.autograd.carried, "_warned_released", [False])
     module = nn.GRU(3, 4).double()
     x = tr.Tensor(np.random.default_rng(0).standard_normal((3, 2, 3)))
     out, h = module(x)

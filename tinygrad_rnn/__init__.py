@@ -6,8 +6,10 @@ Read the core in this order:
    methods; more in ``tensor_shape.py`` (shapes, indexing), ``tensor_math.py``
    (math beyond arithmetic) and ``tensor_inplace.py`` (``add_``, ``x[i] = v``
    and PyTorch's in-place rules); dtypes in ``dtypes.py``;
-2. ``autograd.py`` — the tape: ``Function``, ``backward()``, the grad modes
-   (what it records for the graph renderer is in ``recording.py``);
+2. ``autograd/`` — the tape: ``Function``, ``backward()`` and ``grad()``, the
+   grad modes (what it records for the graph renderer is in ``recording.py``;
+   how a backward runs on Tensors for ``create_graph=True`` in
+   ``autograd/graph_mode.py`` and ``graph_backend.py``);
 3. ``ops/`` — every differentiable op with its hand-written backward:
    ``elementwise``, ``reduce``, ``shape``, ``linalg`` first, then the rest
    (its docstring lists them), ending with the fused ones the layers use:
@@ -41,11 +43,13 @@ from .functions import (
     sign, sin, softmax, sort, split, sqrt, squeeze, stack, sum, t, tanh, topk, transpose, tril, triu, unbind,
     unsqueeze, var, where,
 )
-from .gradcheck import GradcheckError, gradcheck, gradcheck_directional
+from .gradcheck import GradcheckError, gradcheck, gradcheck_directional, gradgradcheck
 from .dtypes import as_dtype, bool_, float16, float32, float64, int32, int64
 from .tensor import Tensor
 
 from .serialization import CheckpointError, load, save
+from . import graph_backend  # noqa: F401  (lets a create_graph backward run on Tensors)
+from .autograd import functional as _autograd_functional  # noqa: F401  (tr.autograd.functional, as torch)
 from . import autograd, cuda, data, nn, optim, utils, viz  # tr.nn, tr.optim, ... with no other import, as torch
 
 __version__ = "0.1.0"

@@ -2,13 +2,16 @@
 
 ``gradcheck`` perturbs every element of every input that requires grad;
 ``gradcheck_directional`` checks one random direction per try, which is cheap
-enough for large tensors (as Chainer's ``check_backward`` does).
+enough for large tensors (as Chainer's ``check_backward`` does);
+``gradgradcheck`` checks second derivatives: the gradient of the first-order
+gradient (computed with ``create_graph=True``) against its central differences.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .autograd import no_grad
+from .autograd import enable_grad, no_grad
+from .autograd import grad as grad_of
 from .tensor import Tensor, float64
 
 
@@ -105,6 +108,47 @@ def gradcheck_directional(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0, tr
             numeric = (values[0] - values[1]) / (2 * eps)
             _compare(np.array([predicted]), np.array([numeric]), atol, rtol, f"random direction {attempt}")
     return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0) -> bool:
+    """Check second derivatives: :func:`gradcheck` of the function that maps ``(*inputs, *grad_outputs)``
+    to the vector-Jacobian products ``grad(fn(*inputs), inputs, grad_outputs, create_graph=True)``.
+
+    ``grad_outputs`` (one per floating point output of ``fn``) default to fixed
+    random float64 tensors that require grad, so the derivative of the backward
+    in its incoming gradient is checked too (as PyTorch's ``gradgradcheck``).
+    Raises :class:`GradcheckError` on a mismatch; returns True otherwise.
+    """
+    inputs = _checked_inputs(inputs)
+    positions = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not positions:
+        raise GradcheckError("gradgradcheck: no input requires grad")
+    with enable_grad():
+        outs = fn(*inputs)
+    outs = [o for o in (outs if isinstance(outs, (tuple, list)) else (outs,))
+            if isinstance(o, Tensor) and o.dtype.kind == "f" and o.requires_grad]
+    if not outs:
+        raise GradcheckError("gradgradcheck: fn returned no floating point tensor that depends on the inputs")
+    if grad_outputs is None:
+        rng = np.random.default_rng(seed + 7)
+        grad_outputs = [Tensor(rng.standard_normal(o.shape), device=o.device, requires_grad=True) for o in outs]
+    else:
+        grad_outputs = _checked_inputs(grad_outputs)
+        if len(grad_outputs) != len(outs):
+            raise GradcheckError(f"gradgradcheck: got {len(grad_outputs)} grad_outputs for {len(outs)} outputs")
+    count = len(inputs)
+
+    def first_order(*args):
+        with enable_grad():
+            values = args[:count]
+            outs = fn(*values)
+            outs = [o for o in (outs if isinstance(outs, (tuple, list)) else (outs,))
+                    if isinstance(o, Tensor) and o.dtype.kind == "f" and o.requires_grad]
+            wanted = [values[i] for i in positions]
+            grads = grad_of(outs, wanted, list(args[count:]), create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_order, list(inputs) + list(grad_outputs), eps=eps, atol=atol, rtol=rtol, seed=seed)
 
 
 def _compare(analytic, numeric, atol, rtol, what):

@@ -244,6 +244,11 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
                 out = ew.ToDevice.apply(out, target=target)
         return out
 
+    def astype(self, dtype, copy=True) -> "Tensor":
+        """NumPy's spelling of ``.to(dtype=...)`` (differentiable), so that code written for arrays, such
+        as every op's backward, also runs on tensors (which ``create_graph=True`` does)."""
+        return self.to(dtype=dtype)
+
     def cpu(self) -> "Tensor":
         return self.to("cpu")
 
@@ -300,14 +305,15 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         backend, shape, dtype = self._backend, self.shape, self.dtype
 
         def on_array(grad):
-            replaced = hook(Tensor._make(grad, backend))
+            graph = isinstance(grad, Tensor)  # a create_graph backward passes Tensors
+            replaced = hook(grad if graph else Tensor._make(grad, backend))
             if replaced is None:
                 return None
             if not isinstance(replaced, Tensor) or replaced.shape != shape or replaced.dtype != dtype:
                 got = f"{replaced.shape} {replaced.dtype}" if isinstance(replaced, Tensor) else type(replaced).__name__
                 raise RuntimeError(f"register_hook: a hook must return None or a tensor of shape {shape} "
                                    f"and dtype {dtype}, got {got}")
-            return replaced.array
+            return replaced if graph else replaced.array
 
         if self._creator is None:
             if self._hooks is None:
@@ -321,13 +327,13 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         hooks.append(on_array)
         return _HookHandle(hooks, on_array)
 
-    def backward(self, gradient=None, retain_graph=False) -> None:
-        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on."""
-        if isinstance(gradient, Tensor):
-            if gradient._backend is not self._backend:
-                raise RuntimeError(f"backward: gradient is on {gradient.device} but the output is on {self.device}")
-            gradient = gradient.array
-        autograd.backward(self, gradient=gradient, retain_graph=retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on.
+
+        As in PyTorch: ``create_graph=True`` records the backward pass, so the
+        ``.grad`` it leaves can be differentiated again (``retain_graph``
+        defaults to ``create_graph``); ``inputs`` limits which tensors get a ``.grad``."""
+        autograd.backward(self, gradient=gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     # ---------------------------------------------------------------- arithmetic
     def __add__(self, other):
@@ -456,50 +462,6 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
     def minimum(self, other):
         return ew.Minimum.apply(*_operands(self, other, "minimum"))
 
-    # ---------------------------------------------------------------- reductions
-    def sum(self, dim=None, keepdim=False):
-        axis = normalize_dims(dim, self.ndim, "sum")
-        x = self if self.dtype != bool_ else self.long()
-        return reduce.Sum.apply(x, axis=axis, keepdim=keepdim)
-
-    def mean(self, dim=None, keepdim=False):
-        axis = normalize_dims(dim, self.ndim, "mean")
-        return reduce.Mean.apply(_floating(self), axis=axis, keepdim=keepdim)
-
-    def amax(self, dim=None, keepdim=False):
-        return reduce.Max.apply(self, axis=normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
-
-    def amin(self, dim=None, keepdim=False):
-        return reduce.Min.apply(self, axis=normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
-
-    def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
-        """Variance; ``correction=1`` (unbiased, the default) or 0 (``unbiased=False``)."""
-        if unbiased is not None:
-            correction = int(bool(unbiased))
-        axis = normalize_dims(dim, self.ndim, "var")
-        return reduce.Var.apply(_floating(self), axis=axis, keepdim=keepdim, correction=correction)
-
-    def std(self, dim=None, keepdim=False, correction=1):
-        return self.var(dim, keepdim, correction).sqrt()
-
-    def argmax(self, dim=None, keepdim=False):
-        return self._arg("argmax", dim, keepdim)
-
-    def argmin(self, dim=None, keepdim=False):
-        return self._arg("argmin", dim, keepdim)
-
-    def _arg(self, name, dim, keepdim):
-        if self.array.size == 0:
-            raise ValueError(f"{name}: cannot reduce an empty tensor of shape {self.shape}")
-        if dim is None:
-            out = getattr(self.array, name)()
-            if keepdim:
-                out = out.reshape((1,) * self.ndim)
-        else:
-            axis = normalize_dim(dim, self.ndim, name)
-            out = getattr(self.array, name)(axis=axis, keepdims=keepdim) if self.ndim else getattr(self.array, name)()
-        return Tensor._make(out.astype(int64, copy=False), self._backend)
-
     def softmax(self, dim):
         return reduce.Softmax.apply(_floating(self), axis=normalize_dim(dim, self.ndim, "softmax"))
 
@@ -569,6 +531,9 @@ def _logical(a, b, method):
     if a.dtype != bool_ or b.dtype != bool_:
         raise TypeError(f"{method.strip('_')}: expected bool tensors, got {a.dtype} and {b.dtype}")
     return Tensor._make(getattr(a.array, method)(b.array), a._backend)
+
+
+autograd.graph_mode.register(tensor_type=Tensor)
 
 
 class _HookHandle:

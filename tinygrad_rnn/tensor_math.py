@@ -1,7 +1,7 @@
 """Tensor's math methods beyond the core arithmetic: mixed into :class:`~tinygrad_rnn.tensor.Tensor`.
 
 :class:`MathMethods` is here only to keep ``tensor.py`` short: max/min with
-indices, sorting, more elementwise functions, norms, cumulative sums and
+indices, the reductions (sum, mean, var, argmax), sorting, more elementwise functions, norms, cumulative sums and
 ``__format__``, matrix products and triangles, and a few copying and
 indexing methods (repeat, flip, gather, unbind, new_tensor). Each
 differentiable method is one op from ``ops/``.
@@ -27,6 +27,15 @@ def _floating(t):
     return t if t.dtype.kind in "fc" else t.to(dtype=get_default_dtype())
 
 
+def _numpy_names(dim, keepdim, axis, keepdims):
+    """PyTorch also takes NumPy's ``axis`` and ``keepdims`` for ``dim`` and ``keepdim``."""
+    if axis is not None:
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    return dim, keepdim
+
+
 class MathMethods:
     """Math methods of :class:`~tinygrad_rnn.tensor.Tensor` (PyTorch's names and semantics)."""
 
@@ -44,6 +53,54 @@ class MathMethods:
                 f"as a number, this one has shape {self.shape}; format t.item() (one element) or index it first"
             )
         return str(self)
+
+    # ---------------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Sum over ``dim`` (an int, a tuple, or None for all); NumPy's ``axis``/``keepdims`` are
+        accepted too, as in PyTorch."""
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
+        axis = normalize_dims(dim, self.ndim, "sum")
+        x = self if self.dtype != bool_ else self.long()
+        return reduce.Sum.apply(x, axis=axis, keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        dim, keepdim = _numpy_names(dim, keepdim, axis, keepdims)
+        axis = normalize_dims(dim, self.ndim, "mean")
+        return reduce.Mean.apply(_floating(self), axis=axis, keepdim=keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return reduce.Max.apply(self, axis=normalize_dims(dim, self.ndim, "amax"), keepdim=keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return reduce.Min.apply(self, axis=normalize_dims(dim, self.ndim, "amin"), keepdim=keepdim)
+
+    def var(self, dim=None, keepdim=False, correction=1, unbiased=None):
+        """Variance; ``correction=1`` (unbiased, the default) or 0 (``unbiased=False``)."""
+        if unbiased is not None:
+            correction = int(bool(unbiased))
+        axis = normalize_dims(dim, self.ndim, "var")
+        return reduce.Var.apply(_floating(self), axis=axis, keepdim=keepdim, correction=correction)
+
+    def std(self, dim=None, keepdim=False, correction=1):
+        return self.var(dim, keepdim, correction).sqrt()
+
+    def argmax(self, dim=None, keepdim=False):
+        return self._arg("argmax", dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return self._arg("argmin", dim, keepdim)
+
+    def _arg(self, name, dim, keepdim):
+        if self.array.size == 0:
+            raise ValueError(f"{name}: cannot reduce an empty tensor of shape {self.shape}")
+        if dim is None:
+            out = getattr(self.array, name)()
+            if keepdim:
+                out = out.reshape((1,) * self.ndim)
+        else:
+            axis = normalize_dim(dim, self.ndim, name)
+            out = getattr(self.array, name)(axis=axis, keepdims=keepdim) if self.ndim else getattr(self.array, name)()
+        return self._make(out.astype(int64, copy=False), self._backend)
 
     # ------------------------------------------------------- max, min, sorting
     def max(self, dim=None, keepdim=False):

@@ -54,6 +54,8 @@ class ShapeMethods:
         dims[a], dims[b] = dims[b], dims[a]
         return self._permuted(tuple(dims))
 
+    swapaxes = swapdims = transpose  # PyTorch's (and NumPy's) other names
+
     def _permuted(self, dims):
         inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))
         out = shape_ops.Permute.apply(self, dims=dims)

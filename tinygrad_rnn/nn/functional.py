@@ -229,7 +229,10 @@ def _class_arguments(op, input, target, weight, ignore_index, reduction):
                 f"{op}: target value {value} is out of range for {num_classes} classes "
                 f"(expected 0 <= target < {num_classes}, or ignore_index={ignore_index})"
             )
-    weight = _constant(weight, input, op, "weight")
+    if weight is not None:  # differentiable (PyTorch refuses a weight that requires grad)
+        _require_floating(weight, op, "weight")
+        _same_device(op, ("input", input), ("weight", weight))
+        weight = weight if weight.dtype == input.dtype else weight.to(dtype=input.dtype)
     if weight is not None and weight.shape != (num_classes,):
         raise ValueError(f"{op}: expected weight of shape ({num_classes},) (one per class), got {weight.shape}")
     all_counted = in_range and not 0 <= ignore_index < num_classes

@@ -40,7 +40,7 @@ def gelu(input, approximate="none") -> Tensor:
 def silu(input, inplace=False) -> Tensor:
     """Sigmoid Linear Unit x·σ(x) (swish), a smooth ReLU. ``inplace=True`` writes the result into
     ``input`` and returns it (PyTorch's rules for in-place changes: not on a leaf that requires grad)."""
-    out = activation_ops.SiLUFn.apply(_require_floating(input, "silu", "input"))
+    out = activation_ops.SiLUFn.apply(_require_floating(input, "silu", "input"), keep_input=not inplace)
     return input.copy_(out, op="silu") if inplace else out
 
 

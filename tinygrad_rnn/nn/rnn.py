@@ -24,6 +24,13 @@ In the two loops every time step runs inside
 cluster the ops by step; the fused op carries ``layer``, ``direction`` and
 ``steps`` itself. Dropout (``dropout > 0``) is applied to the outputs of every
 layer but the last, in training mode only.
+
+Given a :class:`~tinygrad_rnn.nn.utils.rnn.PackedSequence` (variable-length
+sequences), the layers return ``(PackedSequence output, h_n)`` as PyTorch
+does: every implementation computes only the real steps, ``h_n`` (and
+``c_n``) is each sequence's state at its own length, the reverse direction
+starts at each sequence's own last step, and ``hx`` is given (and ``h_n``
+returned) in the original batch order (see ``forward_packed``).
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from ..functions import cat, stack
 from ..ops.rnn import GRUSequenceFn, LSTMSequenceFn, RNNSequenceFn
 from . import functional as F
 from .module import Module
+from .utils.rnn import PackedSequence
 from .rnn_cells import (
     GRUCell, LSTMCell, RNNCell, _check_impl, check_sizes, check_tensor, get_rnn_impl, gru_cell, lstm_cell,
     rnn_cell, rnn_impl, set_rnn_impl, uniform_parameter, warn_if_used_graph,
@@ -182,6 +190,8 @@ class RNNBase(Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self.forward_packed(input, hx)
         x, unbatched = self._check_input(input)
         states = self._check_states(hx, x.shape[1], unbatched, input.shape)
         impl = self._impl()
@@ -212,10 +222,81 @@ class RNNBase(Module):
             x = x.transpose(0, 1)
         return x, (finals[0] if len(finals) == 1 else tuple(finals))
 
-    def _initial(self, state, index, x):
+    def forward_packed(self, packed, hx=None):
+        """The layer on a PackedSequence: ``(PackedSequence output, h_n)`` (LSTM: ``(h_n, c_n)``).
+
+        ``hx`` is in the original batch order; it is permuted into the packed
+        (length-sorted) order by ``sorted_indices`` and ``h_n`` back by
+        ``unsorted_indices``. Each step computes only the sequences still running.
+        """
+        name = type(self).__name__
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        check_tensor(name, "the packed data", data, self.weight_ih_l0)
+        sizes = tuple(int(n) for n in batch_sizes.tolist())
+        if data.ndim != 2 or data.shape[1] != self.input_size or data.shape[0] != sum(sizes):
+            raise ValueError(
+                f"{name}: expected packed data of shape (sum(batch_sizes), {self.input_size}) = "
+                f"({sum(sizes)}, {self.input_size}), got {data.shape}"
+            )
+        states = self._check_states(hx, sizes[0], False)
+        if sorted_indices is not None:
+            states = [None if s is None else s[:, sorted_indices] for s in states]
+        impl = self._impl()
+        D = self.num_directions
+        finals = [[] for _ in self.state_names]
+        x = data
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(D):
+                initial = [self._initial(s, layer * D + direction, x, sizes[0]) for s in states]
+                weights = self._weights(layer, direction)
+                if impl == "fused":
+                    with autograd.scope(layer=layer, direction=direction):
+                        output, *last = self._sequence(x, initial, weights, layer, direction, batch_sizes=sizes)
+                else:
+                    output, *last = self._loop_packed(x, initial, layer, direction, impl, sizes)
+                outputs.append(output)
+                for store, value in zip(finals, last):
+                    store.append(value)
+            x = outputs[0] if D == 1 else cat(outputs, dim=1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        finals = [stack(values, dim=0) for values in finals]
+        if unsorted_indices is not None:
+            finals = [f[:, unsorted_indices] for f in finals]
+        output = PackedSequence(x, batch_sizes, sorted_indices, unsorted_indices)
+        return output, (finals[0] if len(finals) == 1 else tuple(finals))
+
+    def _loop_packed(self, x, initial, layer, direction, impl, sizes):
+        """One direction of one layer on packed rows ``x`` as a loop of cell steps over the running
+        sequences only; returns (output (N, H), *final states (B, H))."""
+        weights = self._weights(layer, direction)
+        step_impl = "composed" if impl == "composed" else "fused"
+        T = len(sizes)
+        offsets = [sum(sizes[:t]) for t in range(T)]
+        outputs = [None] * T
+        states, done = [s[:0] for s in initial], []  # the running sequences' states; finished ones, last first
+        for t in (range(T - 1, -1, -1) if direction else range(T)):
+            n = sizes[t]
+            if n < states[0].shape[0]:  # forward: the sequences past n ended at step t - 1
+                done.append([s[n:] for s in states])
+                states = [s[:n] for s in states]
+            elif n > states[0].shape[0]:  # reverse: the sequences past the running ones start here
+                have = states[0].shape[0]
+                states = [s0[:n] if have == 0 else cat([s, s0[have:n]], dim=0) for s, s0 in zip(states, initial)]
+            with autograd.scope(step=t, layer=layer, direction=direction):
+                x_t = x[offsets[t] : offsets[t] + n]
+                x_t.name = "x"
+                states = self._step(x_t, states, weights, step_impl)
+            outputs[t] = states[0]
+        if done:
+            states = [cat([s] + [d[k] for d in reversed(done)], dim=0) for k, s in enumerate(states)]
+        return (cat(outputs, dim=0), *states)
+
+    def _initial(self, state, index, x, batch=None):
         if state is not None:
             return state[index]
-        return x.new_zeros(x.shape[1], self.hidden_size)
+        return x.new_zeros(x.shape[1] if batch is None else batch, self.hidden_size)
 
     def _loop(self, x, states, layer, direction, impl):
         """One direction of one layer as a loop of cell steps; returns (output (T, B, H), *final states)."""
@@ -231,7 +312,7 @@ class RNNBase(Module):
             outputs[t] = states[0]
         return (stack(outputs, dim=0), *states)
 
-    def _sequence(self, x, states, weights, layer, direction):
+    def _sequence(self, x, states, weights, layer, direction, batch_sizes=None):
         raise NotImplementedError
 
     def _step(self, x_t, states, weights, impl):
@@ -272,9 +353,10 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
         self._make_parameters()
 
-    def _sequence(self, x, states, weights, layer, direction):
+    def _sequence(self, x, states, weights, layer, direction, batch_sizes=None):
         return RNNSequenceFn.apply(
-            x, states[0], *weights, bias=self.bias, nonlinearity=self.nonlinearity, layer=layer, direction=direction
+            x, states[0], *weights, bias=self.bias, nonlinearity=self.nonlinearity, layer=layer, direction=direction,
+            batch_sizes=batch_sizes,
         )
 
     def _step(self, x_t, states, weights, impl):
@@ -313,10 +395,10 @@ class LSTM(RNNBase):
         self.coupled = bool(coupled)
         self._make_parameters([("weight_ch", 3 * hidden_size)] if self.peephole else ())
 
-    def _sequence(self, x, states, weights, layer, direction):
+    def _sequence(self, x, states, weights, layer, direction, batch_sizes=None):
         return LSTMSequenceFn.apply(
             x, states[0], states[1], *weights, bias=self.bias, peephole=self.peephole, coupled=self.coupled,
-            layer=layer, direction=direction,
+            layer=layer, direction=direction, batch_sizes=batch_sizes,
         )
 
     def _step(self, x_t, states, weights, impl):
@@ -350,8 +432,10 @@ class GRU(RNNBase):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, impl)
         self._make_parameters()
 
-    def _sequence(self, x, states, weights, layer, direction):
-        return GRUSequenceFn.apply(x, states[0], *weights, bias=self.bias, layer=layer, direction=direction)
+    def _sequence(self, x, states, weights, layer, direction, batch_sizes=None):
+        return GRUSequenceFn.apply(
+            x, states[0], *weights, bias=self.bias, layer=layer, direction=direction, batch_sizes=batch_sizes
+        )
 
     def _step(self, x_t, states, weights, impl):
         w_ih, w_hh, *biases = weights

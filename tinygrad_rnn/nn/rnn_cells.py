@@ -31,7 +31,7 @@ from ..checks import check_int
 from ..backends import get_backend
 from ..tensor import Tensor, float32
 from ..ops.rnn import GRUCellFn, LSTMCellFn, RNNCellFn
-from . import functional as F
+from ..ops.rnn_composed import _named, gru_cell_composed, lstm_cell_composed, rnn_cell_composed  # noqa: F401
 from .module import Module, Parameter
 
 #: the implementations a sequence layer accepts (a cell treats "fused_step" as "fused")
@@ -89,51 +89,8 @@ def uniform_parameter(shape, bound) -> Parameter:
 
 
 # --------------------------------------------------------------------------- composed cells
-
-def _named(t, name):
-    t.name = name
-    return t
-
-
-def rnn_cell_composed(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
-    """h' = act(W_ih x + b_ih + W_hh h + b_hh) from primitive ops; x (B, I), h (B, H)."""
-    pre = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
-    return _named(pre.tanh() if nonlinearity == "tanh" else pre.relu(), "h")
-
-
-def lstm_cell_composed(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_ch=None, coupled=False):
-    """One LSTM step from primitive ops (equations on :class:`LSTMCell`); returns (h', c')."""
-    H = h.shape[-1]
-    gates = _named(F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh), "gates")
-    f_pre, g_pre, o_pre = gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-    if w_ch is not None:
-        f_pre = f_pre + w_ch[H : 2 * H] * c
-    f = _named(f_pre.sigmoid(), "f")
-    g = _named(g_pre.tanh(), "g")
-    if coupled:
-        c_new = f * c + (1 - f) * g
-    else:
-        i_pre = gates[:, :H]
-        if w_ch is not None:
-            i_pre = i_pre + w_ch[:H] * c
-        i = _named(i_pre.sigmoid(), "i")
-        c_new = f * c + i * g
-    _named(c_new, "c")
-    if w_ch is not None:
-        o_pre = o_pre + w_ch[2 * H :] * c_new
-    o = _named(o_pre.sigmoid(), "o")
-    return _named(o * c_new.tanh(), "h"), c_new
-
-
-def gru_cell_composed(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One GRU step from primitive ops (equations on :class:`GRUCell`); returns h'."""
-    H = h.shape[-1]
-    gi = F.linear(x, w_ih, b_ih)
-    gh = F.linear(h, w_hh, b_hh)
-    r = _named((gi[:, :H] + gh[:, :H]).sigmoid(), "r")
-    z = _named((gi[:, H : 2 * H] + gh[:, H : 2 * H]).sigmoid(), "z")
-    n = _named((gi[:, 2 * H :] + r * gh[:, 2 * H :]).tanh(), "n")
-    return _named((1 - z) * n + z * h, "h")
+# ``rnn_cell_composed``, ``lstm_cell_composed`` and ``gru_cell_composed`` live in ``ops/rnn_composed.py``
+# (the fused cells' create_graph backward differentiates them too); imported above.
 
 
 # --------------------------------------------------------------------------- one step, either way

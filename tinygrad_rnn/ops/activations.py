@@ -22,6 +22,7 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TANH_CUBIC = 0.044715
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
 def _taylor_table() -> np.ndarray:
@@ -64,6 +65,18 @@ def erf(backend, x):
     return xp.where(nan, x, out)
 
 
+class Erf(Function):
+    """erf(x); d/dx = 2/√π e^(-x²). GELU's create_graph backward differentiates Φ through it."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return erf(self.backend, x)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return g * (self.xp.exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+
+
 class GELUFn(Function):
     """GELU(x) = x Φ(x) with Φ the standard normal CDF, Φ(x) = (1 + erf(x/√2)) / 2;
     ``approximate='tanh'``: Φ(x) ≈ (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2 (PyTorch's two forms).
@@ -96,24 +109,40 @@ class GELUFn(Function):
         pdf = xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
         return g * (saved + x * pdf)
 
+    def graph_saved(self, saved):
+        """Φ(x) (or the tanh of the approximation), recomputed from ``x`` by recorded ops."""
+        x = saved[0]
+        if self.approximate == "tanh":
+            return x, (_SQRT_2_OVER_PI * (x + _TANH_CUBIC * x * x * x)).tanh()
+        return x, (Erf.apply(x * _INV_SQRT_2) + 1) * 0.5
+
 
 class SiLUFn(Function):
     """SiLU(x) = x σ(x) (also called swish); backward σ(x) + SiLU(x) (1 - σ(x)).
 
-    σ is computed as (1 + tanh(x/2)) / 2, finite for any x (as ``Sigmoid``). The
-    backward needs the output and σ only, not x, so ``F.silu(x, inplace=True)``
-    may overwrite x."""
+    σ is computed as (1 + tanh(x/2)) / 2, finite for any x (as ``Sigmoid``). It
+    keeps x and recomputes σ in backward, which a create_graph backward can
+    differentiate; with ``keep_input=False`` (``F.silu(x, inplace=True)``, which
+    overwrites x) it keeps the output and σ instead, and refuses double backward."""
 
-    def forward(self, x):
+    def forward(self, x, keep_input=True):
         s = self.xp.tanh(x * 0.5)
         s += 1
         s *= 0.5
         out = x * s
-        self.save_for_backward(out, s)
+        if keep_input:
+            self.save_for_backward(x)
+        else:
+            self.save_for_backward(out, s)
         return out
 
     def backward(self, g):
-        out, s = self.saved
+        if len(self.saved) == 1:
+            (x,) = self.saved
+            s = (self.xp.tanh(x * 0.5) + 1) * 0.5
+            out = x * s
+        else:
+            out, s = self.saved
         return g * (s + out * (1 - s))
 
 

@@ -33,17 +33,27 @@ class SetItem(Function):
     def backward(self, g):
         grad_x = None
         if self.next[0] is not None:
-            grad_x = g.copy()
-            grad_x[self.index] = 0
+            if self.backend.on_tensors:  # a create_graph backward: no writes into a recorded tensor
+                grad_x = self.xp.where(self.overwritten(g.shape), 0.0, g)
+            else:
+                grad_x = g.copy()
+                grad_x[self.index] = 0
         grad_v = None
         if self.next[1] is not None:
             picked = g[self.index]
-            if not _is_basic(self.index):
+            if not _is_basic(self.index) and not self.backend.on_tensors:
                 picked = picked.copy()
             grad_v = picked  # the tape sums it down to v's shape
             if grad_v.ndim < len(self.value_shape):
                 grad_v = grad_v.reshape((1,) * (len(self.value_shape) - grad_v.ndim) + tuple(grad_v.shape))
         return grad_x, grad_v
+
+
+    def overwritten(self, shape):
+        """A constant bool mask: True where ``index`` wrote."""
+        mask = self.xp.zeros(shape, dtype=bool)
+        mask.array[self.index] = True
+        return mask
 
 
 class Fill(Function):

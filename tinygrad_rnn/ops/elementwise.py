@@ -266,6 +266,9 @@ class ToDevice(Function):
     def backward(self, g):
         return self.backend.asarray(self.out_backend.to_host(g))
 
+    def graph_backward(self, g):
+        return g.to(self.backend.device)
+
 
 class Clone(Function):
     """A copy of the data that stays in the graph; the gradient passes through."""

@@ -6,6 +6,7 @@ ops assume them valid.
 from __future__ import annotations
 
 from ..autograd import Function
+from .shape import ScatterAdd, _scatter
 
 
 class Gather(Function):
@@ -20,16 +21,20 @@ class Gather(Function):
         self.save_for_backward(index)
         return self.xp.take_along_axis(source, index, axis=axis)
 
-    def backward(self, g):
+    def positions(self):
+        """The full index of every gathered element: ``index`` along ``axis``, a range along the others."""
         (index,) = self.saved
-        xp = self.xp
-        grad = xp.zeros(self.in_shape, dtype=g.dtype)
-        positions = tuple(
+        xp = self.backend.xp
+        return tuple(
             index if d == self.axis else xp.arange(n).reshape([n if k == d else 1 for k in range(index.ndim)])
             for d, n in enumerate(index.shape)
         )
-        self.backend.scatter_add(grad, positions, g)
-        return grad, None
+
+    def backward(self, g):
+        return _scatter(self, g, self.positions(), self.in_shape), None
+
+    def graph_backward(self, g):
+        return ScatterAdd.apply(g, index=self.positions(), shape=self.in_shape), None
 
 
 class Tril(Function):

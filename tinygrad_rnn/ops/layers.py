@@ -9,7 +9,36 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..autograd import Function
+from ..autograd.graph_mode import is_tensor
+from .shape import ScatterAdd
+
+
+def _isub(a, b):
+    """``a - b``, written into ``a`` when both are arrays (``a`` a temporary of the backward); a new
+    Tensor in a ``create_graph`` backward, where writing in place would overwrite a recorded value."""
+    if is_tensor(a) or is_tensor(b):
+        return a - b
+    a -= b
+    return a
+
+
+def _imul(a, b):
+    """``a * b``, written into ``a`` when both are arrays (see :func:`_isub`)."""
+    if is_tensor(a) or is_tensor(b):
+        return a * b
+    a *= b
+    return a
+
+
+def _iadd(a, b):
+    """``a + b``, written into ``a`` when both are arrays (see :func:`_isub`)."""
+    if is_tensor(a) or is_tensor(b):
+        return a + b
+    a += b
+    return a
 
 
 class LinearFn(Function):
@@ -44,7 +73,9 @@ class EmbeddingFn(Function):
 
     Backward is one scatter-add of the output gradient into a zero gradient of
     the weight's shape (repeated indices add up); the ``padding_idx`` row is
-    zeroed so it never receives a gradient.
+    zeroed so it never receives a gradient. A ``create_graph`` backward records
+    the scatter as a :class:`~tinygrad_rnn.ops.shape.ScatterAdd` op (its own
+    backward reads the rows back), so the weight's gradient is differentiable in ``g``.
     """
 
     def forward(self, indices, weight, padding_idx=None):
@@ -59,6 +90,15 @@ class EmbeddingFn(Function):
         self.backend.scatter_add(grad, indices, g)
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
+        return None, grad
+
+    def graph_backward(self, g):
+        (indices,) = self.saved
+        grad = ScatterAdd.apply(g, index=(indices,), shape=self.weight_shape)
+        if self.padding_idx is not None:
+            padding = np.zeros((self.weight_shape[0], 1), dtype=bool)  # host mask: a (V, 1) constant
+            padding[self.padding_idx] = True
+            grad = grad.masked_fill(padding, 0.0)
         return None, grad
 
 
@@ -79,9 +119,7 @@ class DropoutFn(Function):
 
     def backward(self, g):
         (keep,) = self.saved
-        grad = g * keep
-        grad *= self.scale
-        return grad
+        return _imul(g * keep, self.scale)
 
 
 class LayerNormFn(Function):
@@ -89,7 +127,14 @@ class LayerNormFn(Function):
 
     Backward, with x̂ the normalised input and ĝ = g ⊙ γ:
     dx = (ĝ - mean(ĝ) - x̂ ⊙ mean(ĝ ⊙ x̂)) / √(σ² + ε), dγ = Σ g ⊙ x̂, dβ = Σ g.
+
+    x̂ and 1/√(σ² + ε) are saved with x itself: a ``create_graph`` backward
+    recomputes the first two from x with Tensor ops (:meth:`graph_saved`), so
+    that they depend on x in the recorded graph.
     """
+
+    #: x̂ and 1/√(σ² + ε) depend on x: they are handed over (as constants) only for
+    #: :meth:`graph_saved` to replace them by their values recomputed from x
 
     def forward(self, x, *affine, axes, eps, has_weight, has_bias):
         xp = self.xp
@@ -100,20 +145,26 @@ class LayerNormFn(Function):
         xhat *= rstd
         weight = affine[0] if has_weight else None
         bias = affine[-1] if has_bias else None
-        self.axes = axes
+        self.axes, self.eps = axes, eps
         self.has_weight, self.has_bias = has_weight, has_bias
-        self.save_for_backward(xhat, rstd, weight)
+        self.save_for_backward(xhat, rstd, weight, x)
         out = xhat * weight if has_weight else xhat.copy()
         if has_bias:
             out += bias
         return out
 
+    def graph_saved(self, saved):
+        _, _, weight, x = saved
+        centred = x - x.mean(axis=self.axes, keepdims=True)
+        rstd = 1 / ((centred * centred).mean(axis=self.axes, keepdims=True) + self.eps).sqrt()
+        return centred * rstd, rstd, weight, x
+
     def backward(self, g):
-        xhat, rstd, weight = self.saved
+        xhat, rstd, weight, _ = self.saved
         ghat = g * weight if self.has_weight else g
         inner = ghat - ghat.mean(axis=self.axes, keepdims=True)
-        inner -= xhat * (ghat * xhat).mean(axis=self.axes, keepdims=True)
-        inner *= rstd
+        inner = _isub(inner, xhat * (ghat * xhat).mean(axis=self.axes, keepdims=True))
+        inner = _imul(inner, rstd)
         grads = [inner]
         if self.has_weight:
             grads.append(g * xhat if self.next[1] is not None else None)

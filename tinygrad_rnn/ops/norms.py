@@ -3,6 +3,10 @@
 Both follow PyTorch's backward where the plain formula breaks down: the
 gradient of a norm that is 0 is 0 (not NaN), and cosine similarity clamps
 each norm to ``eps`` for the value only, as ``torch.cosine_similarity`` does.
+
+Their backwards also run on Tensors (``create_graph=True``): the norm is saved
+as the output array itself, and cosine similarity's derived values are
+recomputed from the inputs by ``graph_saved``.
 """
 from __future__ import annotations
 
@@ -34,16 +38,19 @@ class VectorNorm(Function):
             norm = xp.sqrt((x * x).sum(axis=axis, keepdims=True))
         else:
             norm = (magnitude**p).sum(axis=axis, keepdims=True) ** (1.0 / p)
+        if not keepdim:
+            norm = norm.reshape(tuple(n for i, n in enumerate(x.shape) if axis is not None and i not in axis))
+        # the output array itself, so that a create_graph backward finds it is this op's output
         self.save_for_backward(x, norm)
-        if keepdim:
-            return norm
-        return norm.reshape(tuple(n for i, n in enumerate(x.shape) if axis is not None and i not in axis))
+        return norm
 
     def backward(self, g):
         xp = self.xp
         x, norm = self.saved
         p = self.p
-        g = g.reshape(_keepdims_shape(x.shape, self.axis))
+        shape = _keepdims_shape(x.shape, self.axis)
+        g = g.reshape(shape)
+        norm = norm.reshape(shape)
         if p == 0:
             return xp.zeros(x.shape, dtype=g.dtype)
         if p == 1:
@@ -72,10 +79,18 @@ class CosineSimilarityFn(Function):
     As in PyTorch, the clamp to ``eps`` changes the values only: the backward
     differentiates each norm as if unclamped. With a = x1/n1', b = x2/n2' and
     out the result, d out/d x1 = (b - out · x1/‖x1‖) / n1' (x1/‖x1‖ = 0 where ‖x1‖ = 0).
+
+    The inputs are saved as they came (not broadcast), so that a ``create_graph``
+    backward finds them; it recomputes the norms, a, b and out from them with
+    Tensor ops (:meth:`graph_saved`).
     """
+
+    #: ‖x1‖, ‖x2‖, n1', n2', a, b and out depend on the inputs: handed over (as constants) only for
+    #: graph_saved to replace them by their values recomputed from x1 and x2
 
     def forward(self, x1, x2, axis, eps):
         xp = self.xp
+        inputs = x1, x2
         try:
             x1, x2 = xp.broadcast_arrays(x1, x2)
         except ValueError:
@@ -87,9 +102,24 @@ class CosineSimilarityFn(Function):
         c1, c2 = xp.maximum(n1, eps), xp.maximum(n2, eps)
         a, b = x1 / c1, x2 / c2
         out = (a * b).sum(axis=axis, keepdims=True)
-        self.axis = axis
-        self.save_for_backward(x1, x2, n1, n2, c1, c2, a, b, out)
+        self.axis, self.eps, self.shape = axis, eps, x1.shape
+        self.save_for_backward(*inputs, n1, n2, c1, c2, a, b, out)
         return out.reshape(tuple(n for i, n in enumerate(out.shape) if i != axis))
+
+    def graph_saved(self, saved):
+        xp = self.xp
+        x1, x2 = saved[:2]
+        axis = (self.axis,)
+
+        def parts(x):
+            x = x if tuple(x.shape) == self.shape else xp.broadcast_to(x, self.shape)
+            n = VectorNorm.apply(x, p=2.0, axis=axis, keepdim=True)
+            c = n + (xp.maximum(n, self.eps) - n).detach()  # the clamp changes the value only
+            return n, c, x / c
+
+        n1, c1, a = parts(x1)
+        n2, c2, b = parts(x2)
+        return x1, x2, n1, n2, c1, c2, a, b, (a * b).sum(axis=self.axis, keepdims=True)
 
     def backward(self, g):
         xp = self.xp

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
+from .shape import ScatterAdd
 
 
 def _crop_and_place(in_size, before, after):
@@ -77,4 +78,9 @@ class IndexPad(Function):
             grad = self.xp.zeros(shape, dtype=g.dtype)
             self.backend.scatter_add(grad, (slice(None),) * axis + (index,), g)
             g = grad
+        return g
+
+    def graph_backward(self, g):
+        for axis, shape, index in reversed(self.steps):
+            g = ScatterAdd.apply(g, index=(slice(None),) * axis + (index,), shape=shape)
         return g

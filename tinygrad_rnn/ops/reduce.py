@@ -85,11 +85,12 @@ class Var(Function):
         centred = x - x.mean(axis=axis, keepdims=True)
         self.axis = axis
         self.denominator = n - correction
-        self.save_for_backward(centred)
+        self.save_for_backward(x)
         return (centred * centred).sum(axis=axis, keepdims=keepdim) / self.denominator
 
     def backward(self, g):
-        (centred,) = self.saved
+        (x,) = self.saved
+        centred = x - x.mean(axis=self.axis, keepdims=True)
         g = g.reshape(_keepdims_shape(centred.shape, self.axis))
         return centred * (g * (2 / self.denominator))
 
@@ -157,6 +158,11 @@ class LogSumExp(Function):
     def backward(self, g):
         x, out = self.saved
         return g.reshape(out.shape) * self.xp.exp(x - out)
+
+    def graph_saved(self, saved):
+        """``out`` with its dims kept is no output of this op: recomputed from ``x`` (recorded)."""
+        x, out = saved
+        return x, out if out is not None else LogSumExp.apply(x, axis=self.axis, keepdim=True)
 
 
 class CumSum(Function):

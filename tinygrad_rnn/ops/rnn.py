@@ -32,10 +32,16 @@ State buffers ``hs`` (and ``cs``) have ``T + 1`` rows: the forward direction
 reads ``h_{t-1}`` from row ``t`` and writes ``h_t`` to row ``t + 1``; the
 reverse direction walks ``t = T-1 .. 0``, reads row ``t + 1`` and writes row
 ``t``. Either way the output at time ``t`` is the state after reading ``x_t``.
+
+Given ``batch_sizes`` (a packed batch, see ``nn.utils.rnn``), the sequence ops
+run on the packed layout instead, ``x`` of shape ``(sum(batch_sizes), I)``,
+computing only the running sequences of each step (``ops/rnn_packed.py``).
 """
 from __future__ import annotations
 
 from ..autograd import Function
+from .rnn_composed import fused_cell_graph_backward, gru_cell_composed, lstm_cell_composed, rnn_cell_composed
+from . import rnn_packed
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -196,26 +202,57 @@ class FusedSequence(Function):
     draw_as = "sequence"
     cell = None
     steps = hidden_size = layer = direction = None
+    #: on a packed batch, how many sequences run at each step (``batch_sizes``); None on a padded one
+    active = None
 
-    def describe(self, cell, T, H, layer, direction):
-        """Record what the renderer reads (called by ``forward``)."""
+    def describe(self, cell, T, H, layer, direction, active=None):
+        """Record what the renderer reads (called by ``forward``); ``T`` is ``len(active)`` when packed."""
+        if active is not None:
+            active = tuple(int(n) for n in active)
+            T = len(active)
         self.cell, self.steps, self.hidden_size, self.layer, self.direction = cell, T, H, layer, direction
+        self.active = active
+
+    def graph_backward(self, *grads):
+        """Refused, as cuDNN's RNNs in PyTorch refuse it: the whole-sequence kernels have no recorded form."""
+        layer = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}.get(self.cell, self.cell)
+        raise RuntimeError(
+            f"{layer} layer {self.layer} (direction {self.direction}) ran as one fused whole-sequence op, which "
+            f"does not support double backward (create_graph=True); build the layer with impl=\"composed\" "
+            f"(or impl=\"fused_step\") to differentiate its gradients"
+        )
 
     def backward(self, dout, *dstates):
         norms = self.xp.zeros((self.steps,), dtype=self.saved[0].dtype) if self.trace.keep_grads else None
         dx, *grads = self.backprop(dout, *dstates, norms=norms)
         if norms is not None:
             self.trace.step_grad_norms = [float(v) for v in self.backend.to_host(norms)]
-        if dx is not None:
+        if dx is not None and self.active is None:
             dx = dx.reshape(self.steps, -1, dx.shape[-1])
         return (dx, *grads)
 
 
 class FusedCell(Function):
-    """One time step of a cell as one op (drawn as a cell of kind ``cell``, its gates inside)."""
+    """One time step of a cell as one op (drawn as a cell of kind ``cell``, its gates inside).
+
+    It also keeps its input arrays (``input_arrays``, freed with the saved ones):
+    a ``create_graph`` backward differentiates the cell's composed equations on
+    them (``rnn_composed.fused_cell_graph_backward``), so gradients through
+    fused cells can be differentiated again."""
 
     draw_as = "cell"
     cell = None
+    input_arrays = None
+
+    def keep_inputs(self, *arrays):
+        self.input_arrays = arrays
+
+    def release(self):
+        super().release()
+        self.input_arrays = None
+
+    def graph_backward(self, *grads):
+        return fused_cell_graph_backward(self, grads)
 
 
 # --------------------------------------------------------------------------- Elman RNN
@@ -275,15 +312,20 @@ class RNNSequenceFn(FusedSequence):
 
     output_names = ("output", "h_n")
 
-    def forward(self, x, h0, w_ih, w_hh, *extra, bias=True, nonlinearity="tanh", layer=0, direction=0):
+    def forward(self, x, h0, w_ih, w_hh, *extra, bias=True, nonlinearity="tanh", layer=0, direction=0,
+                batch_sizes=None):
         b_ih, b_hh, _ = _split_extra(extra, bias, False)
         self.bias, self.relu, self.reverse = bias, nonlinearity == "relu", int(direction)
-        self.describe("rnn_" + nonlinearity, x.shape[0], h0.shape[-1], layer, direction)
+        self.describe("rnn_" + nonlinearity, x.shape[0], h0.shape[-1], layer, direction, batch_sizes)
+        if batch_sizes is not None:
+            return rnn_packed.rnn_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, self.reverse, self.relu)
         hs = _rnn_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse, self.relu)
         T = x.shape[0]
         return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[0 if self.reverse else T])
 
     def backprop(self, dout, dh_n, norms):
+        if self.active is not None:
+            return rnn_packed.rnn_backward(self, dout, dh_n, self.reverse, self.relu, norms)
         return _rnn_backward(self, dout, dh_n, self.reverse, self.relu, norms)
 
 
@@ -296,11 +338,16 @@ class RNNCellFn(FusedCell):
         b_ih, b_hh, _ = _split_extra(extra, bias, False)
         self.bias, self.relu = bias, nonlinearity == "relu"
         self.cell = "rnn_" + nonlinearity
+        self.keep_inputs(x, h, w_ih, w_hh, *extra)
         hs = _rnn_forward(self, x[None], h, w_ih, w_hh, b_ih, b_hh, 0, self.relu)
         return hs[1]
 
     def backward(self, dh):
         return _rnn_backward(self, None, dh, 0, self.relu, None)
+
+    def composed(self, x, h, w_ih, w_hh, *extra):
+        b_ih, b_hh, _ = _split_extra(extra, self.bias, False)
+        return rnn_cell_composed(x, h, w_ih, w_hh, b_ih, b_hh, "relu" if self.relu else "tanh")
 
 
 # --------------------------------------------------------------------------- LSTM
@@ -365,15 +412,22 @@ class LSTMSequenceFn(FusedSequence):
 
     output_names = ("output", "h_n", "c_n")
 
-    def forward(self, x, h0, c0, w_ih, w_hh, *extra, bias=True, peephole=False, coupled=False, layer=0, direction=0):
+    def forward(self, x, h0, c0, w_ih, w_hh, *extra, bias=True, peephole=False, coupled=False, layer=0, direction=0,
+                batch_sizes=None):
         b_ih, b_hh, w_ch = _split_extra(extra, bias, peephole)
         self.bias, self.coupled, self.reverse = bias, coupled, int(direction)
-        self.describe("lstm", x.shape[0], h0.shape[-1], layer, direction)
+        self.describe("lstm", x.shape[0], h0.shape[-1], layer, direction, batch_sizes)
+        if batch_sizes is not None:
+            return rnn_packed.lstm_forward(
+                self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, batch_sizes, self.reverse, coupled
+            )
         hs, cs = _lstm_forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, self.reverse, coupled)
         T, last = x.shape[0], (0 if self.reverse else x.shape[0])
         return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[last]), _copy(self.xp, cs[last])
 
     def backprop(self, dout, dh_n, dc_n, norms):
+        if self.active is not None:
+            return rnn_packed.lstm_backward(self, dout, dh_n, dc_n, self.reverse, self.coupled, norms)
         return _lstm_backward(self, dout, dh_n, dc_n, self.reverse, self.coupled, norms)
 
 
@@ -385,12 +439,17 @@ class LSTMCellFn(FusedCell):
 
     def forward(self, x, h, c, w_ih, w_hh, *extra, bias=True, peephole=False, coupled=False):
         b_ih, b_hh, w_ch = _split_extra(extra, bias, peephole)
-        self.bias, self.coupled = bias, coupled
+        self.bias, self.coupled, self.peephole = bias, coupled, peephole
+        self.keep_inputs(x, h, c, w_ih, w_hh, *extra)
         hs, cs = _lstm_forward(self, x[None], h, c, w_ih, w_hh, b_ih, b_hh, w_ch, 0, coupled)
         return hs[1], cs[1]
 
     def backward(self, dh, dc):
         return _lstm_backward(self, None, dh, dc, 0, self.coupled, None)
+
+    def composed(self, x, h, c, w_ih, w_hh, *extra):
+        b_ih, b_hh, w_ch = _split_extra(extra, self.bias, self.peephole)
+        return lstm_cell_composed(x, h, c, w_ih, w_hh, b_ih, b_hh, w_ch, self.coupled)
 
 
 # --------------------------------------------------------------------------- GRU
@@ -452,15 +511,19 @@ class GRUSequenceFn(FusedSequence):
 
     output_names = ("output", "h_n")
 
-    def forward(self, x, h0, w_ih, w_hh, *extra, bias=True, layer=0, direction=0):
+    def forward(self, x, h0, w_ih, w_hh, *extra, bias=True, layer=0, direction=0, batch_sizes=None):
         b_ih, b_hh, _ = _split_extra(extra, bias, False)
         self.bias, self.reverse = bias, int(direction)
-        self.describe("gru", x.shape[0], h0.shape[-1], layer, direction)
+        self.describe("gru", x.shape[0], h0.shape[-1], layer, direction, batch_sizes)
+        if batch_sizes is not None:
+            return rnn_packed.gru_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, self.reverse)
         hs = _gru_forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, self.reverse)
         T = x.shape[0]
         return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[0 if self.reverse else T])
 
     def backprop(self, dout, dh_n, norms):
+        if self.active is not None:
+            return rnn_packed.gru_backward(self, dout, dh_n, self.reverse, norms)
         return _gru_backward(self, dout, dh_n, self.reverse, norms)
 
 
@@ -473,11 +536,16 @@ class GRUCellFn(FusedCell):
     def forward(self, x, h, w_ih, w_hh, *extra, bias=True):
         b_ih, b_hh, _ = _split_extra(extra, bias, False)
         self.bias = bias
+        self.keep_inputs(x, h, w_ih, w_hh, *extra)
         hs = _gru_forward(self, x[None], h, w_ih, w_hh, b_ih, b_hh, 0)
         return hs[1]
 
     def backward(self, dh):
         return _gru_backward(self, None, dh, 0, None)
+
+    def composed(self, x, h, w_ih, w_hh, *extra):
+        b_ih, b_hh, _ = _split_extra(extra, self.bias, False)
+        return gru_cell_composed(x, h, w_ih, w_hh, b_ih, b_hh)
 
 
 __all__ = [

@@ -24,7 +24,7 @@ class Permute(Function):
         return x.transpose(dims)
 
     def backward(self, g):
-        return g.transpose(self.inverse)
+        return self.xp.transpose(g, self.inverse)
 
 
 class Expand(Function):
@@ -59,12 +59,32 @@ class GetItem(Function):
         return out
 
     def backward(self, g):
-        grad = self.xp.zeros(self.in_shape, dtype=g.dtype)
-        if _is_basic(self.index):
-            grad[self.index] = g
-        else:
-            self.backend.scatter_add(grad, self.index, g)
-        return grad
+        return _scatter(self, g, self.index, self.in_shape)
+
+    def graph_backward(self, g):
+        return ScatterAdd.apply(g, index=self.index, shape=self.in_shape)
+
+
+def _scatter(fn, g, index, shape):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices add up)."""
+    grad = fn.xp.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        grad[index] = g
+    else:
+        fn.backend.scatter_add(grad, index, g)
+    return grad
+
+
+class ScatterAdd(Function):
+    """GetItem's backward as an op (zeros with ``g`` added at ``index``), so that a ``create_graph``
+    backward records it; its own backward reads ``g[index]`` back."""
+
+    def forward(self, g, index, shape):
+        self.index = index
+        return _scatter(self, g, index, shape)
+
+    def backward(self, g):
+        return g[self.index]
 
 
 class Cat(Function):

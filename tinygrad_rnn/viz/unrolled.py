@@ -233,9 +233,14 @@ class _Builder:
         output = None
         if (id(fn), 0) in self.used or (id(fn), 0) in self.roots:
             output = self.value_node(fn, 0, None, cluster, name=self.output_name(fn, 0) or "output", role="tensor")
+        active = getattr(fn, "active", None)  # on a packed batch: how many sequences run at each step
         for t in steps:
             step = self.clusters.step(layers, t)
-            x_t = self.tensor_node("x", x_role, step, x_shape[1:], x_dtype, sig="tensor:x_t")
+            x_t_shape = x_shape[1:] if active is None else (active[t],) + tuple(x_shape[1:])
+            if active is not None:
+                step.label = f"t={t} ({active[t]} active)"
+                h_shape = (active[t],) + tuple(h_shape[1:])
+            x_t = self.tensor_node("x", x_role, step, x_t_shape, x_dtype, sig="tensor:x_t")
             x_t.sub = True
             self.drawing.connect(x, x_t)
             outs = add_cell(self.drawing, kind, step, x_t, h, c, params, self.expand)
@@ -246,7 +251,7 @@ class _Builder:
                 h.grad = step_norms[t] if step_norms is not None and t < len(step_norms) else None
             self.drawing.connect(outs["h"], h)
             if n == 2:
-                c = self.tensor_node("c", "cell", step, fn.trace.out_meta[2][0], fn.trace.out_meta[2][1], sig="tensor:c_t")
+                c = self.tensor_node("c", "cell", step, h_shape, h_dtype, sig="tensor:c_t")  # shaped like h
                 c.sub = True
                 c.wants_grad = self.norms is not None
                 self.drawing.connect(outs["c"], c)

@@ -1,4 +1,5 @@
-"""Training utilities: gradient clipping, cutting a carried hidden state, flattening parameters.
+"""Training utilities: gradient clipping, cutting a carried hidden state, flattening parameters;
+and, in the submodule ``rnn``, packed and padded variable-length sequences (``nn.utils.rnn``).
 
 Clipping works in place on the gradients' own device, with no host round trip
 (the returned norm is a device tensor, as in PyTorch).
@@ -9,9 +10,9 @@ import math
 
 import numpy as np
 
-from ..autograd import no_grad
-from ..functions import cat
-from ..tensor import Tensor
+from ...autograd import no_grad
+from ...functions import cat
+from ...tensor import Tensor
 
 
 def _parameter_list(parameters, op):
@@ -154,3 +155,5 @@ def vector_to_parameters(vec, parameters) -> None:
 
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "detach_state", "parameters_to_vector", "vector_to_parameters"]
+
+from . import rnn  # noqa: E402  (tinygrad_rnn.nn.utils.rnn: packed and padded sequences, as in PyTorch)
