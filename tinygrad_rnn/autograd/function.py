@@ -160,28 +160,34 @@ class Function:
         ``i`` as ``i``, output ``j`` as ``-1 - j``; ``None`` for an array computed from them), so that a
         ``create_graph`` backward can put the tensor back in its place; and remember that tensor's
         version, so that backward refuses to run on values an in-place change has since overwritten."""
+        saved = self.saved
         watched = sources = None
-        for k, kept in enumerate(self.saved):
+        k = 0
+        for kept in saved:
             found = None
-            for i, t in enumerate(inputs):
+            i = 0
+            for t in inputs:
                 if t.array is kept:
                     found = i
                     break
+                i += 1
             else:
-                for j, t in enumerate(outputs):
+                j = -1
+                for t in outputs:
                     if t.array is kept:
-                        found = -1 - j
+                        found = j
                         break
-                else:
-                    continue
-            if sources is None:
-                sources = [None] * len(self.saved)
-                watched = []
-            sources[k] = found
-            cell = t._version
-            if cell is None:
-                cell = t._version = [0]
-            watched.append((cell, cell[0]))
+                    j -= 1
+            if found is not None:
+                if sources is None:
+                    sources = [None] * len(saved)
+                    watched = []
+                sources[k] = found
+                cell = t._version
+                if cell is None:
+                    cell = t._version = [0]
+                watched.append((cell, cell[0]))
+            k += 1
         self.watched = watched
         self.saved_from = sources
 
