@@ -11,7 +11,12 @@ the answer one character at a time, starting from a start token::
     loss      = mean_t cross_entropy(p_t, answer_t)
 
 Without attention the whole question must squeeze through the encoder's last
-state and c_t is left out. During training the decoder is fed the true
+state and c_t is left out. The questions have different lengths ("5+3" is 3
+characters, "535+61" 6): the encoder reads them *packed*
+(``pack_padded_sequence``), so it computes no padding and its last state is
+each question's state at its own last character; the keys come back padded
+(``pad_packed_sequence``) and a mask made from the lengths keeps the
+attention off the padding. During training the decoder is fed the true
 previous character with probability ``--teacher-forcing`` and its own guess
 otherwise; evaluation always decodes greedily from its own guesses and counts
 a sum as right only if every character is (exact match), on sums whose
@@ -45,6 +50,7 @@ from tinygrad_rnn import examples_support as support
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.data import make_addition_data, split_addition_data
 from tinygrad_rnn.nn.utils import clip_grad_norm_
+from tinygrad_rnn.nn.utils.rnn import lengths_to_padding_mask, pack_padded_sequence, pad_packed_sequence
 
 
 def _ratio(text: str) -> float:
@@ -102,21 +108,25 @@ class Seq2Seq(nn.Module):
             self.attention = nn.AdditiveAttention(hidden, hidden, hidden)
         self.head = nn.Linear(hidden + context, vocab_size)
 
-    def encode(self, question):
-        """``question`` (B, S) ids → keys (B, S, H) and the decoder's first state (the encoder's last,
-        both directions' joined when bidirectional)."""
-        keys, state = self.encoder(self.embedding(question))
+    def encode(self, question, lengths):
+        """``question`` (B, S) ids, each question's characters first and then padding, and its ``lengths``
+        (B,) → keys (B, S, H) (zero on the padding) and the decoder's first state (the encoder's state at
+        each question's last character, both directions' joined when bidirectional)."""
+        packed = pack_padded_sequence(self.embedding(question), lengths, batch_first=True, enforce_sorted=False)
+        keys, state = self.encoder(packed)
+        keys, _ = pad_packed_sequence(keys, batch_first=True, total_length=question.shape[1])
         states = state if self.cell_type == "lstm" else (state,)
         first = tuple(tr.cat([s[0], s[1]], dim=1) if self.bidirectional else s[0] for s in states)
         return keys, (first if self.cell_type == "lstm" else first[0])
 
-    def step(self, previous, state, keys):
-        """One decoder step: previous ids (B,) → logits (B, vocab), new state, attention weights (B, S) or None."""
+    def step(self, previous, state, keys, mask=None):
+        """One decoder step: previous ids (B,) → logits (B, vocab), new state, attention weights (B, S) or None.
+        ``mask`` (B, S) is True at the keys of real characters (the attention ignores the others)."""
         x = self.embedding(previous)
         h = state[0] if self.cell_type == "lstm" else state
         weights = None
         if self.use_attention:
-            context, weights = self.attention(h, keys)
+            context, weights = self.attention(h, keys, mask=mask)
             x = tr.cat([x, context], dim=1)
         state = self.decoder(x, state)
         h = state[0] if self.cell_type == "lstm" else state
@@ -124,16 +134,30 @@ class Seq2Seq(nn.Module):
         return self.head(out), state, weights
 
 
-def decode(model, question, first_input, steps, device, targets=None, teacher_forcing=1.0, rng=None):
-    """Run the decoder for ``steps`` steps. With ``targets``, feed the true previous character with
-    probability ``teacher_forcing`` (else the greedy guess); without, decode greedily.
+def packed_questions(data):
+    """The encoder's input with the padding moved to the end: (ids (n, S), lengths (n,)). Questions are
+    left-aligned and padded with spaces, so a reversed one (``data.x`` with ``--reverse``) starts with
+    its padding; here every row holds its characters first, as ``pack_padded_sequence`` expects."""
+    lengths = np.array([len(q.rstrip()) for q in data.questions], dtype=np.int64)
+    width = data.x.shape[1]
+    start = width - lengths if data.reverse_input else np.zeros_like(lengths)
+    columns = (np.arange(width)[None, :] + start[:, None]) % width  # rotate the padding to the end
+    return np.take_along_axis(data.x, columns, axis=1), lengths
+
+
+def decode(model, question, lengths, first_input, steps, device, targets=None, teacher_forcing=1.0, rng=None):
+    """Run the decoder for ``steps`` steps on questions (B, S) of ``lengths`` (B,) (see
+    :func:`packed_questions`). With ``targets``, feed the true previous character with probability
+    ``teacher_forcing`` (else the greedy guess); without, decode greedily.
     Returns the logits per step, the guessed ids (B, steps) and the attention weights (B, steps, S) or None."""
-    keys, state = model.encode(tr.tensor(question, device=device))
+    keys, state = model.encode(tr.tensor(question, device=device), lengths)
+    # the attention's mask: True at each question's characters, False on its padding
+    mask = ~lengths_to_padding_mask(lengths, max_len=question.shape[1], device=device)
     previous = np.full(len(question), first_input, dtype=np.int64)
     logits, guesses, weights = [], [], []
     for t in range(steps):
         with autograd.scope(step=t):  # lets the graph renderer fold the decoder's steps into one
-            step_logits, state, step_weights = model.step(tr.tensor(previous, device=device), state, keys)
+            step_logits, state, step_weights = model.step(tr.tensor(previous, device=device), state, keys, mask)
         guess = step_logits.argmax(-1).numpy()
         logits.append(step_logits)
         guesses.append(guess)
@@ -154,8 +178,10 @@ def evaluate(model, data, device, batch_size=1000):
     """(exact-match accuracy, per-character accuracy, guesses, attention) with greedy decoding."""
     model.eval()
     guesses, attention = [], []
+    question, lengths = packed_questions(data)
     for lo in range(0, len(data), batch_size):
-        _, guess, weights = decode(model, data.x[lo:lo + batch_size], data.start_id, data.y.shape[1], device)
+        rows = slice(lo, lo + batch_size)
+        _, guess, weights = decode(model, question[rows], lengths[rows], data.start_id, data.y.shape[1], device)
         guesses.append(guess)
         if weights is not None:
             attention.append(weights)
@@ -170,10 +196,11 @@ def plot_attention(run, data, guesses, attention, count=4):
     """A heatmap per example: rows are answer characters, columns question characters as the encoder read them."""
     count = min(count, len(data))
     fig, axes = support.figure(1, count, figsize=(3.2 * count, 3.0), squeeze=False)
+    question, lengths = packed_questions(data)
     for i, ax in enumerate(axes[0]):
-        source = data.vocab.decode(data.x[i])
+        source = data.vocab.decode(question[i, :lengths[i]])
         answer = data.vocab.decode(guesses[i])
-        ax.imshow(attention[i], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        ax.imshow(attention[i][:, :lengths[i]], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
         ax.set_xticks(range(len(source)), [repr(ch)[1:-1] if ch != " " else "␣" for ch in source])
         ax.set_yticks(range(len(answer)), [ch if ch != " " else "␣" for ch in answer])
         ax.set_title(f"{data.questions[i].strip()} = {answer.strip()}", fontsize=10)
@@ -209,6 +236,7 @@ def main(argv=None) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     batches = math.ceil(len(train) / args.batch_size)
     losses, test_curve = [], []
+    train_question, train_lengths = packed_questions(train)
     bar = run.progress(range(epochs * batches), desc="train")
     graph_done = False
     for step in bar:
@@ -217,8 +245,8 @@ def main(argv=None) -> dict:
             order = run.rng.permutation(len(train))
         rows = order[b * args.batch_size:(b + 1) * args.batch_size]
         targets = train.y[rows]
-        logits, _, _ = decode(model, train.x[rows], train.start_id, steps, device, targets=targets,
-                              teacher_forcing=args.teacher_forcing, rng=run.rng)
+        logits, _, _ = decode(model, train_question[rows], train_lengths[rows], train.start_id, steps, device,
+                              targets=targets, teacher_forcing=args.teacher_forcing, rng=run.rng)
         loss = F.cross_entropy(tr.stack(logits, dim=1).reshape(-1, V), tr.tensor(targets.reshape(-1), device=device))
         if not graph_done:
             run.graph(loss, "graph", mode="folded", model=model)

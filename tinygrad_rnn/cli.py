@@ -122,13 +122,13 @@ def _missing_package(prog, exc):
 
 
 # --------------------------------------------------------------------- bench
-_BENCH_NAMES = ("S", "M", "L", "overhead", "gpu", "all")
+_BENCH_NAMES = ("S", "M", "L", "P", "overhead", "gpu", "all")
 
 
 def _bench_command(commands):
     parser = commands.add_parser(
         "bench",
-        help="time training steps against NumPy/PyTorch baselines: bench [S|M|L|overhead|gpu|all] [--quick]",
+        help="time training steps against NumPy/PyTorch baselines: bench [S|M|L|P|overhead|gpu|all] [--quick]",
         description="Run the benchmarks of a source checkout's benchmarks/ folder (single-threaded) and "
         "print their tables, PASS/MISS verdicts and a Markdown summary.",
     )

@@ -5,6 +5,7 @@
 * :mod:`.binary` -- bit-by-bit binary addition.
 * :mod:`.timeseries` -- hourly temperature forecasting.
 * :mod:`.digits` -- 8x8 digit images read row by row.
+* :mod:`.vowels` -- speaker identification from Japanese Vowels utterances of different lengths.
 """
 
 from .addition import (ADDITION_CHARS, START_TOKEN, AdditionData, make_addition_data,
@@ -15,6 +16,8 @@ from .text import batchify, load_text, split_text, stdlib_corpus, tbptt_batches
 from .timeseries import (Normalizer, load_seattle_temps, make_windows, naive_forecast_mae,
                          split_series)
 from .vocab import CharVocab
+from .vowels import (VOWELS_FEATURES, VOWELS_SPEAKERS, LabelledSequences, load_japanese_vowels, parse_ts,
+                     read_ts)
 
 __all__ = [
     "CharVocab", "load_text", "stdlib_corpus", "split_text", "batchify", "tbptt_batches",
@@ -23,4 +26,5 @@ __all__ = [
     "int_to_bits", "bits_to_int", "make_binary_addition",
     "load_seattle_temps", "split_series", "make_windows", "Normalizer", "naive_forecast_mae",
     "DigitsSplit", "load_digits_sequences",
+    "LabelledSequences", "load_japanese_vowels", "read_ts", "parse_ts", "VOWELS_FEATURES", "VOWELS_SPEAKERS",
 ]
