@@ -64,6 +64,7 @@ CASES = {
     "copy_": (["Fill"], _fill, [(2, 3), (2, 3)]),
     "einsum": (["Einsum"], lambda a, b: tr.einsum("ij,jk->ik", a, b) ** 2, [(2, 3), (3, 4)]),
     "einsum_trace": (["Einsum"], lambda a: tr.einsum("ii", a * a), [(3, 3)]),
+    "einsum_broadcast": (["Einsum"], lambda a, b: tr.einsum("bij,bjk->bik", a, b).sin(), [(1, 2, 3), (4, 3, 2)]),
     "gather": (["Gather"], lambda x: tr.gather(x * x, 1, const([[0, 2, 2], [1, 0, 1]], x.device)), [(2, 3)]),
     "tril_triu": (["Tril", "Triu"], lambda x: tr.tril(x * x, -1) + tr.triu(x.exp(), 1), [(3, 4)]),
     "linear": (["LinearFn"], lambda x, w, b: F.linear(x, w, b).tanh(), [(2, 3), (4, 3), (4,)]),

@@ -98,22 +98,28 @@ class Einsum(Function):
     """
 
     def forward(self, *arrays, terms, output, sizes):
-        xp = self.xp
-        arrays = tuple(
-            a if all(n == sizes[c] for c, n in zip(t, a.shape)) else xp.broadcast_to(a, tuple(sizes[c] for c in t))
-            for a, t in zip(arrays, terms)
-        )
         self.terms, self.output, self.sizes = terms, output, sizes
-        self.save_for_backward(*arrays)
-        return xp.einsum(",".join(terms) + "->" + output, *arrays, optimize=len(arrays) > 1)
+        self.save_for_backward(*arrays)  # as given: a create_graph backward finds each one's tensor
+        return self.xp.einsum(",".join(terms) + "->" + output, *self._broadcast(arrays), optimize=len(arrays) > 1)
+
+    def _broadcast(self, arrays):
+        """Each operand with its size-1 dims broadcast to the sizes of their letters (a view)."""
+        sizes = self.sizes
+        return tuple(
+            a if all(n == sizes[c] for c, n in zip(t, a.shape)) else self.xp.broadcast_to(a, tuple(sizes[c] for c in t))
+            for a, t in zip(arrays, self.terms)
+        )
 
     def backward(self, g):
-        return tuple(self._operand_grad(g, i) if link is not None else None for i, link in enumerate(self.next))
+        operands = self._broadcast(self.saved)
+        return tuple(
+            self._operand_grad(g, i, operands) if link is not None else None for i, link in enumerate(self.next)
+        )
 
-    def _operand_grad(self, g, i):
+    def _operand_grad(self, g, i, operands):
         xp = self.xp
         term, sizes = self.terms[i], self.sizes
-        others = [(t, a) for j, (t, a) in enumerate(zip(self.terms, self.saved)) if j != i]
+        others = [(t, a) for j, (t, a) in enumerate(zip(self.terms, operands)) if j != i]
         letters = "".join(dict.fromkeys(term))  # each letter once, in order
         reachable = set(self.output).union(*(t for t, _ in others))
         target = "".join(c for c in letters if c in reachable)
