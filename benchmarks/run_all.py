@@ -2,9 +2,9 @@
 
 Usage, from the repository root (``tinygrad-rnn bench`` runs the same)::
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.run_all [S|M|L|P|overhead|gpu|all ...] [--quick]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m benchmarks.run_all [S|M|L|P|D|overhead|gpu|all ...] [--quick]
 
-``all`` runs S, M, L, P and overhead, plus gpu when a CUDA GPU is available.
+``all`` runs S, M, L, P, D and overhead, plus gpu when a CUDA GPU is available.
 ``--quick`` runs 1 warm-up and 3 timed rounds (a smoke test; the numbers
 mean little). Every benchmark first checks that the framework computes the
 same losses and weights as its baseline, and stops with an error if not.
@@ -27,10 +27,11 @@ BENCHMARKS = {
     "M": "benchmarks.bench_m",
     "L": "benchmarks.bench_l",
     "P": "benchmarks.bench_p",
+    "D": "benchmarks.bench_d",
     "overhead": "benchmarks.bench_overhead",
     "gpu": "benchmarks.gpu",
 }
-ALL = ("S", "M", "L", "P", "overhead")
+ALL = ("S", "M", "L", "P", "D", "overhead")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 import tinygrad_rnn as tr
+from tinygrad_rnn import examples_export as exporting
 from tinygrad_rnn import examples_support as support
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.data import bits_to_int, int_to_bits
@@ -37,6 +38,7 @@ def build_parser():
     parser.add_argument("--steps", type=support.positive_int, default=None, help="training steps (default 400 quick, 2000 full)")
     parser.add_argument("--batch-size", type=support.positive_int, default=64, help="sequences per step (default 64)")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
+    exporting.add_flag(parser)
     return parser
 
 
@@ -213,6 +215,7 @@ def main(argv=None) -> dict:
     loss.name = "loss"
     run.graph(loss, "graph", model=model)
     tr.save(model.state_dict(), run.path("model.npz"))
+    exporting.export(run, model, (tr.tensor(x_graph, device=device),), ["bits"], ["logits"])
 
     return run.finish({
         "hand_exact_all_pairs": hand_exact,

@@ -32,6 +32,8 @@ import numpy as np
 
 import tinygrad_rnn as tr
 import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn import examples_export as exporting
+from tinygrad_rnn import examples_parallel as parallel
 from tinygrad_rnn import examples_support as support
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.data import CharVocab, batchify, load_text, split_text, stdlib_corpus, tbptt_batches
@@ -80,6 +82,8 @@ def build_parser():
                           help="divide the logits by this before sampling: <1 safer, >1 wilder (default 0.8)")
     sampling.add_argument("--sample-length", type=support.positive_int, default=None,
                           help="characters to sample (default 1000, --quick 200)")
+    parallel.add_flag(parser)
+    exporting.add_flag(parser)
     return parser
 
 
@@ -209,7 +213,13 @@ def train_mode(run) -> dict:
         raise SystemExit(f"char-lstm: the text has {len(text)} characters, too few: training needs 2 for each of "
                          f"--batch-size {batch_size} streams (it has {len(train_ids)}) and validation 4 "
                          f"(it has {len(val_ids)})")
-    batched = batchify(train_ids, batch_size)
+    dp = parallel.start(run)  # --distributed: each process trains on its share of the streams
+    streams = dp.global_batch(batch_size)
+    if len(train_ids) < 2 * streams:
+        raise SystemExit(f"char-lstm: the text has {len(train_ids)} training characters, too few for "
+                         f"{streams} streams ({dp.world} processes x --batch-size {batch_size})")
+    batched = batchify(train_ids, streams)
+    mine = dp.shard(np.arange(streams))  # this process's streams (all of them in one process)
     steps_per_epoch = math.ceil((batched.shape[0] - 1) / seq_len)
     total_steps = max(1, int(round(epochs * steps_per_epoch)))
     eval_every = args.eval_every or max(1, steps_per_epoch // 4)
@@ -220,7 +230,8 @@ def train_mode(run) -> dict:
     print(f"model: {config['layers']}-layer {config['cell'].upper()} {config['hidden']} hidden, "
           f"{n_params:,} parameters; {total_steps} steps of {batch_size}x{seq_len}")
 
-    optimizer = make_optimizer(args.optim, model.parameters(), lr)
+    trained = dp.wrap(model)
+    optimizer = make_optimizer(args.optim, trained.parameters(), lr)
     start_step = 0
     best_val = math.inf
     history = {"step": [], "train_loss": [], "val_loss": []}
@@ -234,6 +245,8 @@ def train_mode(run) -> dict:
     checkpoint_path = run.path("checkpoint.npz")
 
     def save_checkpoint(step, val_loss):
+        if not dp.main:  # rank 0 writes for everyone
+            return
         tr.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "vocab": vocab.to_dict(),
                  "config": config, "optim": args.optim, "step": step, "val_loss": val_loss}, checkpoint_path)
 
@@ -258,8 +271,10 @@ def train_mode(run) -> dict:
                 scheduler.step()
             chunks, state = tbptt_batches(batched, seq_len), None
             inputs, targets = next(chunks)
-        logits, state = model(tr.tensor(inputs, device=device), detach_state(state))
-        loss = F.cross_entropy(logits.reshape(-1, V), tr.tensor(targets.reshape(-1), device=device))
+        logits, state = trained(tr.tensor(inputs[:, mine], device=device), detach_state(state))
+        total = F.cross_entropy(logits.reshape(-1, V), tr.tensor(targets[:, mine].reshape(-1), device=device),
+                                reduction="sum")
+        loss = dp.mean(total, targets.size)  # the mean over every stream of every process
         optimizer.zero_grad()
         loss.backward()
         clip_grad_norm_(model.parameters(), args.clip)
@@ -283,6 +298,7 @@ def train_mode(run) -> dict:
     bar.close()
     train_seconds = time.perf_counter() - started
     steps_done = step
+    dp.finish()  # every process waits for rank 0's last checkpoint
 
 
     fig, ax = support.figure()
@@ -300,6 +316,7 @@ def train_mode(run) -> dict:
     text_sample = generate(best_model, vocab, prime, args.sample_length or (200 if quick else 1000),
                            args.temperature, run.rng, device)
     run.write_text("sample.txt", text_sample)
+    exporting.export(run, best_model, (tr.tensor(probe_inputs, device=device),), ["ids"])
     print(f"---- sample (temperature {args.temperature}) ----\n{text_sample}\n----")
 
     return run.finish({

@@ -46,6 +46,7 @@ import numpy as np
 import tinygrad_rnn as tr
 import tinygrad_rnn.nn.functional as F
 from tinygrad_rnn import autograd
+from tinygrad_rnn import examples_parallel as parallel
 from tinygrad_rnn import examples_support as support
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.data import make_addition_data, split_addition_data
@@ -87,6 +88,7 @@ def build_parser():
     parser.add_argument("--lr-decay", type=float, default=0.9,
                         help="multiply the learning rate by this after every epoch (default 0.9)")
     parser.add_argument("--clip", type=float, default=1.0, help="maximum global gradient norm (default 1)")
+    parallel.add_flag(parser)
     return parser
 
 
@@ -231,10 +233,12 @@ def main(argv=None) -> dict:
     if args.bidirectional and hidden % 2:
         raise SystemExit(f"seq2seq-addition: --bidirectional needs an even --hidden, got {hidden}")
     model = Seq2Seq(V, args.cell, args.embed, hidden, args.attention, args.bidirectional).to(device)
-    optimizer = optim.Adam(model.parameters(), lr=lr)
+    dp = parallel.start(run)  # --distributed: each process trains on its share of every batch
+    optimizer = optim.Adam(dp.wrap(model).parameters(), lr=lr)  # DDP averages the gradients in backward()
     scheduler = optim.lr_scheduler.ExponentialLR(optimizer, gamma=args.lr_decay)  # stepped after every epoch
     n_params = sum(p.numel() for p in model.parameters())
-    batches = math.ceil(len(train) / args.batch_size)
+    batch_size = dp.global_batch(args.batch_size)
+    batches = math.ceil(len(train) / batch_size)
     losses, test_curve = [], []
     train_question, train_lengths = packed_questions(train)
     bar = run.progress(range(epochs * batches), desc="train")
@@ -243,11 +247,14 @@ def main(argv=None) -> dict:
         epoch, b = divmod(step, batches)
         if b == 0:
             order = run.rng.permutation(len(train))
-        rows = order[b * args.batch_size:(b + 1) * args.batch_size]
-        targets = train.y[rows]
-        logits, _, _ = decode(model, train_question[rows], train_lengths[rows], train.start_id, steps, device,
+        rows = order[b * batch_size:(b + 1) * batch_size]
+        mine = dp.shard(rows)
+        targets = train.y[mine]
+        logits, _, _ = decode(model, train_question[mine], train_lengths[mine], train.start_id, steps, device,
                               targets=targets, teacher_forcing=args.teacher_forcing, rng=run.rng)
-        loss = F.cross_entropy(tr.stack(logits, dim=1).reshape(-1, V), tr.tensor(targets.reshape(-1), device=device))
+        total = F.cross_entropy(tr.stack(logits, dim=1).reshape(-1, V), tr.tensor(targets.reshape(-1), device=device),
+                                reduction="sum")
+        loss = dp.mean(total, len(rows) * steps)  # the mean over the whole batch, whatever this process's share
         if not graph_done:
             run.graph(loss, "graph", mode="folded", model=model)
             graph_done = True
@@ -263,6 +270,7 @@ def main(argv=None) -> dict:
             bar.write(f"epoch {epoch + 1}: loss {np.mean(losses[-batches:]):.4f}, "
                       f"held-out exact match {exact:.2%}, per character {per_char:.2%}")
             scheduler.step()
+    dp.finish()
 
     exact, per_char, guesses, attention = evaluate(model, test, device)
     train_exact, _, _, _ = evaluate(model, train.subset(slice(0, min(len(train), 5000))), device)
@@ -286,10 +294,11 @@ def main(argv=None) -> dict:
     if attention is not None:
         plot_attention(run, test, guesses, attention)
     checkpoint = run.path("checkpoint.npz")
-    tr.save({"model": model.state_dict(), "vocab": data.vocab.to_dict(),
-             "config": {"cell": args.cell, "attention": args.attention, "reverse": args.reverse,
-                        "bidirectional": args.bidirectional,
-                        "hidden": hidden, "embed": args.embed, "digits": digits}}, checkpoint)
+    if dp.main:
+        tr.save({"model": model.state_dict(), "vocab": data.vocab.to_dict(),
+                 "config": {"cell": args.cell, "attention": args.attention, "reverse": args.reverse,
+                            "bidirectional": args.bidirectional,
+                            "hidden": hidden, "embed": args.embed, "digits": digits}}, checkpoint)
 
     return run.finish({
         "exact_match": exact,

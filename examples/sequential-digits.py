@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 import tinygrad_rnn as tr
+from tinygrad_rnn import examples_export as exporting
+from tinygrad_rnn import examples_parallel as parallel
 from tinygrad_rnn import examples_support as support
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.data import load_digits_sequences
@@ -30,6 +32,8 @@ def build_parser():
     parser.add_argument("--epochs", type=support.positive_int, default=None, help="epochs (default 4 quick, 30 full)")
     parser.add_argument("--batch-size", type=support.positive_int, default=64, help="images per step (default 64)")
     parser.add_argument("--lr", type=float, default=0.005, help="Adam learning rate (default 0.005)")
+    parallel.add_flag(parser)
+    exporting.add_flag(parser)
     return parser
 
 
@@ -104,9 +108,12 @@ def main(argv=None) -> dict:
     device = run.device
     x_train, y_train, x_test, y_test = load_digits_sequences(test_fraction=0.2, seed=run.seed)
     model = RowReader(args.cell, args.hidden, args.layers, args.bidirectional).to(device)
-    optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    dp = parallel.start(run)  # --distributed: each process trains on its share of every batch
+    trained = dp.wrap(model)
+    optimizer = optim.Adam(trained.parameters(), lr=args.lr)
     epochs = args.epochs or (4 if run.quick else 30)
-    batches = -(-len(x_train) // args.batch_size)
+    batch_size = dp.global_batch(args.batch_size)
+    batches = -(-len(x_train) // batch_size)
 
     losses, accuracies = [], []
     bar = run.progress(range(epochs * batches), desc=f"train {args.cell}")
@@ -114,9 +121,11 @@ def main(argv=None) -> dict:
         epoch, batch = divmod(step, batches)
         if batch == 0:
             order = run.rng.permutation(len(x_train))
-        rows = order[batch * args.batch_size:(batch + 1) * args.batch_size]
-        scores = model(tr.tensor(x_train[rows], device=device))
-        loss = F.cross_entropy(scores, tr.tensor(y_train[rows], device=device))
+        rows = order[batch * batch_size:(batch + 1) * batch_size]
+        mine = dp.shard(rows)
+        scores = trained(tr.tensor(x_train[mine], device=device))
+        total = F.cross_entropy(scores, tr.tensor(y_train[mine], device=device), reduction="sum")
+        loss = dp.mean(total, len(rows))  # the mean over the whole batch, whatever this process's share
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -143,8 +152,11 @@ def main(argv=None) -> dict:
     loss = F.cross_entropy(model(tr.tensor(x_test[:2], device=device)), tr.tensor(y_test[:2], device=device))
     loss.name = "loss"
     run.graph(loss, "graph", model=model)
-    tr.save({"model": model.state_dict(), "args": {k: v for k, v in vars(args).items() if not k.startswith("_")}},
-            run.path("model.npz"))
+    if dp.main:
+        tr.save({"model": model.state_dict(), "args": {k: v for k, v in vars(args).items() if not k.startswith("_")}},
+                run.path("model.npz"))
+    dp.finish()
+    exporting.export(run, model, (tr.tensor(x_test[:8], device=device),), ["images"], ["scores"])
 
     return run.finish({
         "model": description,

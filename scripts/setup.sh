@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up tinygrad_rnn on a fresh Debian machine with only Python installed:
 # the graphviz `dot` program (Debian package), a virtualenv in .venv, and the
-# package with its test and examples extras. Safe to run again: it skips what is there.
+# package with its test, examples, distributed (mpi4py + the MPICH wheel, which
+# brings mpiexec), onnx and safetensors extras. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,5 +33,5 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
-echo "setup: installing tinygrad_rnn with its test and examples extras into .venv"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,examples]"
+echo "setup: installing tinygrad_rnn with its test, examples, distributed, onnx and safetensors extras into .venv"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test,examples,distributed,onnx,safetensors]"

@@ -51,6 +51,8 @@ from .serialization import CheckpointError, load, save
 from . import graph_backend  # noqa: F401  (lets a create_graph backward run on Tensors)
 from .autograd import functional as _autograd_functional  # noqa: F401  (tr.autograd.functional, as torch)
 from . import autograd, cuda, data, nn, optim, utils, viz  # tr.nn, tr.optim, ... with no other import, as torch
+from . import onnx  # tr.onnx.export; the onnx library itself is imported only when export runs
+from .interop import from_torch, to_torch
 
 __version__ = "0.1.0"
 

@@ -122,7 +122,7 @@ def _missing_package(prog, exc):
 
 
 # --------------------------------------------------------------------- bench
-_BENCH_NAMES = ("S", "M", "L", "P", "overhead", "gpu", "all")
+_BENCH_NAMES = ("S", "M", "L", "P", "D", "overhead", "gpu", "all")
 
 
 def _bench_command(commands):

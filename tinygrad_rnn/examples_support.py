@@ -266,6 +266,8 @@ class ExampleRun:
         self.out = Path(args.out if args.out is not None else name)
         self.rng = np.random.default_rng(self.seed)
         self.outputs: list[str] = []
+        #: False on the ranks other than 0 of a ``--distributed`` run: they write no file and show no bar
+        self.writes = True
         self._bars = []
         self._losses_checked = 0
         self._started = time.perf_counter()
@@ -320,14 +322,16 @@ class ExampleRun:
 
     def _write(self, filename, write) -> Path:
         target = self.path(filename)
-        write_atomically(target, write, "--out")
+        if self.writes:
+            write_atomically(target, write, "--out")
         return target
 
     def progress(self, iterable, desc: str = "train", **kwargs):
         """A tqdm bar over ``iterable`` (or ``range(n)`` for an int); show the loss with ``bar.set_postfix``."""
         if isinstance(iterable, int):
             iterable = range(iterable)
-        options = dict(desc=f"{self.name} {desc}", unit="step", dynamic_ncols=True, mininterval=0.2, leave=True)
+        options = dict(desc=f"{self.name} {desc}", unit="step", dynamic_ncols=True, mininterval=0.2, leave=True,
+                       disable=not self.writes)
         options.update(kwargs)
         bar = _progress_bar_class()(iterable, **options)
         self._bars.append(bar)

@@ -90,13 +90,29 @@ def _is_key(key):
     return isinstance(key, tuple) and all(_is_key(k) for k in key)
 
 
-def save(obj, path) -> None:
+def _is_safetensors(path, format, op):
+    """Whether ``format`` (or, when it is None, the ``.safetensors`` suffix of ``path``) asks for safetensors."""
+    if format is None:
+        return os.fspath(path).endswith(".safetensors")
+    if format not in ("safetensors", "npz"):
+        raise ValueError(f"{op}: format must be None, 'npz' or 'safetensors', got {format!r}")
+    return format == "safetensors"
+
+
+def save(obj, path, format=None) -> None:
     """Write ``obj`` (nested dicts/lists/tuples of Tensors, NumPy arrays and plain JSON values, e.g. a
     ``state_dict()``) to ``path`` atomically, as an ``.npz`` archive without pickle.
 
     Like ``open(path, "wb")``: a new file gets mode ``0o666`` less the umask, an existing one keeps its
     mode, a symbolic link is written through (the link stays), and a read-only file is refused.
+
+    A path ending in ``.safetensors`` (or ``format="safetensors"``) writes a flat ``{name: Tensor}``
+    mapping in the safetensors format instead (``serialization_safetensors``).
     """
+    if _is_safetensors(path, format, "save"):
+        from . import serialization_safetensors
+
+        return serialization_safetensors.save(obj, path)
     encoder = _Encoder()
     root = encoder.encode(obj)
     document = json.dumps({"format": FORMAT, "version": VERSION, "root": root})
@@ -175,14 +191,22 @@ def _read_entries(path):
     return entries
 
 
-def load(path, map_location="cpu"):
+def load(path, map_location="cpu", format=None):
     """Read a checkpoint written by :func:`save`. Tensors come back on ``map_location`` (``"cpu"`` by
-    default; ``None`` puts each on the device it was saved from) with their saved dtypes."""
+    default; ``None`` puts each on the device it was saved from) with their saved dtypes. A path ending
+    in ``.safetensors`` (or ``format="safetensors"``) is read as safetensors into ``{name: Tensor}``."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"load: {path} is a directory, not a checkpoint file")
+    if _is_safetensors(path, format, "load"):
+        from . import serialization_safetensors
+
+        try:
+            return serialization_safetensors.load(path, map_location)
+        except serialization_safetensors.SafetensorsFileError as exc:
+            raise CheckpointError(str(exc)) from None
     arrays = _read_entries(path)
     if _STRUCTURE not in arrays:
         raise CheckpointError(f"load: {path} is not a tinygrad_rnn checkpoint (no {_STRUCTURE} entry)")

@@ -327,6 +327,25 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         hooks.append(on_array)
         return _HookHandle(hooks, on_array)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on this leaf once per ``backward()``, after its whole gradient has been
+        added to ``.grad`` (as in PyTorch; ``DistributedDataParallel`` averages gradients this way).
+        Returns a handle whose ``remove()`` unregisters it."""
+        if self._creator is not None or not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: only a leaf tensor that requires grad "
+                               "accumulates a gradient; use register_hook on a non-leaf tensor")
+        if not callable(hook):
+            raise TypeError(f"register_post_accumulate_grad_hook: hook must be callable, got {type(hook).__name__}")
+
+        def after_accumulate(leaf):
+            hook(leaf)
+
+        after_accumulate.post_accumulate = True  # the engine calls it after accumulating, with the leaf
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(after_accumulate)
+        return _HookHandle(self._hooks, after_accumulate)
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of every leaf it depends on.
 

@@ -358,7 +358,8 @@ def _fill_retained(fn, grads_out, create_graph):
 
 def _accumulate_leaf(leaf, grad, hooked, create_graph):
     """Add ``grad`` into ``leaf.grad``. A leaf with hooks gets them called once, on its whole gradient
-    of this backward (as PyTorch): its parts are summed in ``hooked`` until the walk ends. With
+    of this backward (as PyTorch): its parts are summed in ``hooked`` until the walk ends; its
+    post-accumulate hooks run after that, with the leaf. With
     ``create_graph`` the ``.grad`` keeps the graph of how it was computed."""
     if leaf._hooks and hooked is not None:
         key = id(leaf)
@@ -366,9 +367,10 @@ def _accumulate_leaf(leaf, grad, hooked, create_graph):
         return
     if leaf._hooks:
         for hook in leaf._hooks:
-            replaced = hook(grad)
-            if replaced is not None:
-                grad = replaced
+            if not getattr(hook, "post_accumulate", False):
+                replaced = hook(grad)
+                if replaced is not None:
+                    grad = replaced
     if create_graph:
         grad = _as_tensor(leaf, grad)
         leaf.grad = grad.clone() if leaf.grad is None else leaf.grad + grad
@@ -376,3 +378,7 @@ def _accumulate_leaf(leaf, grad, hooked, create_graph):
         leaf.grad = leaf._make(leaf._backend.xp.array(grad, copy=True), leaf._backend)
     else:
         leaf.grad = leaf._make(leaf.grad.array + grad, leaf._backend)
+    if leaf._hooks:  # register_post_accumulate_grad_hook's hooks, called with the leaf
+        for hook in list(leaf._hooks):
+            if getattr(hook, "post_accumulate", False):
+                hook(leaf)

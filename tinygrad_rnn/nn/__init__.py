@@ -9,6 +9,7 @@ from .losses import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )
 from . import functional, init, utils
+from . import parallel  # DistributedDataParallel; imports tinygrad_rnn.distributed (mpi4py) only when built
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, get_rnn_impl, rnn_impl, set_rnn_impl
 from .attention import AdditiveAttention, DotProductAttention, MultiheadAttention
 from .functional import scaled_dot_product_attention

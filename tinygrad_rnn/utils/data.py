@@ -30,6 +30,8 @@ from ..dtypes import float64, int64
 from ..factories import rand, tensor
 from ..functions import stack
 from ..tensor import Tensor
+from . import distributed_sampler as distributed  # tr.utils.data.distributed.DistributedSampler, as torch
+from .distributed_sampler import DistributedSampler
 
 
 class Dataset:
@@ -147,12 +149,15 @@ class DataLoader:
     (default :func:`default_collate`).
 
     ``shuffle=True`` draws a new order at the start of every pass (from the framework's random
-    generator, or from ``generator``, a ``numpy.random.Generator``); ``drop_last=True`` leaves out a
+    generator, or from ``generator``, a ``numpy.random.Generator``); ``sampler`` (an iterable of
+    indices with a length, such as :class:`DistributedSampler`) gives the order instead, as in
+    PyTorch, and excludes ``shuffle``; ``drop_last=True`` leaves out a
     last batch smaller than ``batch_size``. A DataLoader can be iterated any number of times;
     ``len(loader)`` is the number of batches of one pass.
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, *, drop_last=False, collate_fn=None, generator=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, *, drop_last=False, collate_fn=None,
+                 generator=None):
         if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: dataset must be indexable and have a length (a Dataset with __getitem__ and "
                             f"__len__, e.g. a TensorDataset or a list), got {type(dataset).__name__}")
@@ -161,6 +166,10 @@ class DataLoader:
         for name, value in (("shuffle", shuffle), ("drop_last", drop_last)):
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"DataLoader: {name} must be True or False, got {value!r}")
+        if sampler is not None and (shuffle or not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__"))):
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle" if shuffle else
+                             f"DataLoader: sampler must be an iterable of indices with a length, got "
+                             f"{type(sampler).__name__}")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be a function of a list of samples, got "
                             f"{type(collate_fn).__name__}")
@@ -171,12 +180,15 @@ class DataLoader:
         self.dataset = dataset
         self.batch_size = check_int("DataLoader", "batch_size", batch_size, minimum=1)
         self.shuffle = bool(shuffle)
+        self.sampler = sampler
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn if collate_fn is not None else default_collate
         self.generator = generator
 
     def _order(self, n) -> np.ndarray:
-        """The sample indices of one pass: 0..n-1, or a fresh random permutation of them."""
+        """The sample indices of one pass: the sampler's, 0..n-1, or a fresh random permutation of them."""
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         if not self.shuffle:
             return np.arange(n)
         if self.generator is not None:
@@ -184,8 +196,8 @@ class DataLoader:
         return rand(n, dtype=float64).numpy().argsort(kind="stable")
 
     def __iter__(self):
-        n = len(self.dataset)
-        order = self._order(n)
+        order = self._order(len(self.dataset))
+        n = len(order)
         stop = n - n % self.batch_size if self.drop_last else n
         # A plain TensorDataset with the default collation: one indexing per tensor gives the same batch
         # as stacking its rows one by one, without a Python loop over the samples.
@@ -198,8 +210,8 @@ class DataLoader:
                 yield self.collate_fn([self.dataset[int(i)] for i in indices])
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
 
-__all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate"]
+__all__ = ["Dataset", "TensorDataset", "DataLoader", "DistributedSampler", "default_collate", "distributed"]
