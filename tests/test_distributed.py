@@ -257,3 +257,104 @@ def test_without_mpi4py_the_framework_imports_and_distributed_names_the_install(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert 'pip install "tinygrad_rnn[distributed]"' in done.stdout
+
+
+# --------------------------------------------------------------------------- NCCL, tested with fakes
+class _FakeNccl:
+    """``cupy.cuda.nccl`` as far as NcclTransport uses it: constants, ids, a communicator recording calls."""
+
+    NCCL_SUM, NCCL_PROD, NCCL_MAX, NCCL_MIN = "sum", "prod", "max", "min"
+    NCCL_FLOAT16, NCCL_FLOAT32, NCCL_FLOAT64, NCCL_INT32, NCCL_INT64, NCCL_UINT8 = "f16", "f32", "f64", "i32", "i64", "u8"
+
+    def __init__(self):
+        self.calls, self.ids = [], 0
+
+    def get_unique_id(self):
+        self.ids += 1
+        return ("uid", self.ids)
+
+    def NcclCommunicator(self, size, uid, rank):  # noqa: N802  (cupy's name)
+        fake = self
+
+        class Comm:
+            def allReduce(self, send, recv, count, dtype, op, stream):  # noqa: N802
+                fake.calls.append(("allReduce", send, recv, count, dtype, op, stream, size, uid, rank))
+
+            def broadcast(self, send, recv, count, dtype, root, stream):
+                fake.calls.append(("broadcast", send, recv, count, dtype, root, stream))
+
+        return Comm()
+
+
+def _fake_array(values):
+    array = types.SimpleNamespace(dtype=np.asarray(values).dtype, size=np.asarray(values).size,
+                                  data=types.SimpleNamespace(ptr=4096))
+    return types.SimpleNamespace(array=array, device="cuda:0")
+
+
+def test_nccl_transport_shares_rank_0s_id_over_mpi_and_queues_the_calls_on_the_stream():
+    from tinygrad_rnn.distributed.nccl import NcclTransport
+
+    for rank in (0, 1):
+        sent = []
+        comm = types.SimpleNamespace(bcast=lambda obj, root: sent.append(obj) or ("uid", 7))
+        group = types.SimpleNamespace(rank=rank, size=2, comm=comm)
+        fake = _FakeNccl()
+        stream = types.SimpleNamespace(ptr=99, done=True)
+        transport = NcclTransport(group, fake, lambda tensor: stream)
+        request = transport.all_reduce(_fake_array(np.ones(3, dtype=np.float32)), "avg")
+        transport.broadcast(_fake_array(np.ones(2, dtype=np.int64)), 1)
+        transport.all_reduce(_fake_array(np.ones(3, dtype=np.float64)), "max")
+        assert sent == ([("uid", 1)] if rank == 0 else [None])  # one id, made by rank 0, once per device
+        assert fake.calls[0] == ("allReduce", 4096, 4096, 3, "f32", "sum", 99, 2, ("uid", 7), rank)
+        assert fake.calls[1] == ("broadcast", 4096, 4096, 2, "i64", 1, 99)
+        assert fake.calls[2][4:6] == ("f64", "max")
+        assert request.Test() is True
+
+
+def test_nccl_transport_refuses_a_dtype_nccl_lacks():
+    from tinygrad_rnn.distributed.nccl import NcclTransport
+
+    group = types.SimpleNamespace(rank=0, size=1, comm=types.SimpleNamespace(bcast=lambda obj, root: obj))
+    transport = NcclTransport(group, _FakeNccl(), lambda tensor: types.SimpleNamespace(ptr=0, done=True))
+    with pytest.raises(TypeError, match="NCCL has no complex64"):
+        transport.all_reduce(_fake_array(np.ones(2, dtype=np.complex64)), "sum")
+
+
+def test_collectives_send_device_tensors_through_nccl_and_average_after(monkeypatch):
+    """A non-CPU tensor (the hostless test backend) goes to the group's NCCL transport; AVG divides."""
+    pytest.importorskip("mpi4py")
+    import tinygrad_rnn.distributed as dist
+    from tinygrad_rnn.distributed import process_group
+
+    dist.init()
+    group = process_group.current("test")
+    seen = []
+
+    class Transport:
+        def all_reduce(self, tensor, op):
+            seen.append(("all_reduce", tensor.device, op))
+            tensor.array *= 4  # as if 4 ranks had summed equal values
+            return types.SimpleNamespace(Test=lambda: True)
+
+        def broadcast(self, tensor, src):
+            seen.append(("broadcast", tensor.device, src))
+            return types.SimpleNamespace(Test=lambda: True)
+
+    monkeypatch.setattr(group, "nccl", Transport())
+    monkeypatch.setattr(group, "size", 4)
+    t = tr.tensor([1.0, 2.0], device="hostless")
+    dist.all_reduce(t, op=dist.ReduceOp.AVG)
+    dist.broadcast(t, src=0)
+    assert seen == [("all_reduce", "hostless", "avg"), ("broadcast", "hostless", 0)]
+    np.testing.assert_allclose(t.cpu().numpy(), [1.0, 2.0])
+
+
+def test_init_refuses_an_unknown_backend():
+    pytest.importorskip("mpi4py")
+    import tinygrad_rnn.distributed as dist
+
+    with pytest.raises(ValueError, match="backend must be 'mpi' or 'nccl'"):
+        dist.init(backend="gloo")
+    with pytest.raises(ValueError, match="the backends are 'mpi' and 'nccl'"):
+        dist.init_process_group("gloo")

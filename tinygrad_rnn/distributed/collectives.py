@@ -76,6 +76,14 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
         raise TypeError(f"all_reduce: op must be a ReduceOp (SUM, AVG, PRODUCT, MAX, MIN), got {op!r}")
     if op is ReduceOp.AVG and tensor.dtype.kind not in "fc":
         raise TypeError(f"all_reduce: ReduceOp.AVG needs a floating point tensor, got {tensor.dtype}")
+    if pg.nccl is not None and tensor.device != "cpu":
+        request = pg.nccl.all_reduce(tensor, op.value)
+
+        def averaged():
+            if op is ReduceOp.AVG:
+                tensor.array /= pg.size
+
+        return _finish(Work("all_reduce", request, pg, averaged), async_op)
     buffer = Buffer(tensor, pg)
     request = pg.comm.Iallreduce(pg.MPI.IN_PLACE, buffer.array, op=getattr(pg.MPI, _MPI_OPS[op]))
 
@@ -92,6 +100,8 @@ def broadcast(tensor, src=0, group=None, async_op=False):
     pg = _start("broadcast", tensor, group)
     if isinstance(src, bool) or not isinstance(src, (int, np.integer)) or not 0 <= src < pg.size:
         raise ValueError(f"broadcast: src must be a rank in 0..{pg.size - 1}, got {src!r}")
+    if pg.nccl is not None and tensor.device != "cpu":
+        return _finish(Work("broadcast", pg.nccl.broadcast(tensor, int(src)), pg), async_op)
     buffer = Buffer(tensor, pg)
     request = pg.comm.Ibcast(buffer.array, root=int(src))
     return _finish(Work("broadcast", request, pg, buffer.finish), async_op)

@@ -25,6 +25,7 @@ class _Group:
         self.size = self.comm.Get_size()
         self.timeout = timeout
         self.cuda_aware = None  # asked on the first device tensor (see transport.py)
+        self.nccl = None  # an NcclTransport with backend="nccl": GPU tensors' collectives go through NCCL
         self.calls = 0  # collectives started on this rank, to name one in an error
 
 
@@ -32,31 +33,38 @@ _GROUP = None
 _PREVIOUS_HOOK = None
 
 
-def init(timeout=DEFAULT_TIMEOUT_S):
+def init(timeout=DEFAULT_TIMEOUT_S, backend="mpi"):
     """Join the process group of every process ``mpiexec`` (or ``srun``) started; idempotent.
 
     Run alone (``python train.py``) this is a world of size 1, where every collective is a no-op.
     ``timeout`` (seconds, or a ``datetime.timedelta``) bounds each collective: one that has not
     finished by then raises :class:`DistributedError`. In a world of more than one process, an
     uncaught exception on any rank prints ``rank N failed: ...`` and aborts every rank (exit code 1),
-    so a crash never leaves the other ranks waiting in a collective."""
+    so a crash never leaves the other ranks waiting in a collective. ``backend="nccl"`` sends the
+    collectives of GPU (CuPy) tensors through NCCL (``cupy.cuda.nccl``); MPI still carries the rest."""
     global _GROUP, _PREVIOUS_HOOK
     timeout = _seconds(timeout)
+    if backend not in ("mpi", "nccl"):
+        raise ValueError(f"init: backend must be 'mpi' or 'nccl', got {backend!r}")
     MPI = load_mpi("tinygrad_rnn.distributed.init")
     if _GROUP is not None:
         _GROUP.timeout = timeout
         return
     _GROUP = _Group(MPI, timeout)
+    if backend == "nccl":
+        from .nccl import NcclTransport, cupy_stream, load_nccl
+
+        _GROUP.nccl = NcclTransport(_GROUP, load_nccl("init"), cupy_stream)
     if _GROUP.size > 1 and _PREVIOUS_HOOK is None:
         _PREVIOUS_HOOK = sys.excepthook
         sys.excepthook = _abort_all_ranks
 
 
 def init_process_group(backend="mpi", timeout=None, **_ignored):
-    """PyTorch's spelling of :func:`init` (only the ``"mpi"`` backend exists here)."""
-    if backend not in (None, "mpi"):
-        raise ValueError(f"init_process_group: only the 'mpi' backend is available, got {backend!r}")
-    init(DEFAULT_TIMEOUT_S if timeout is None else timeout)
+    """PyTorch's spelling of :func:`init` (backends ``"mpi"`` and ``"nccl"``)."""
+    if backend not in (None, "mpi", "nccl"):
+        raise ValueError(f"init_process_group: the backends are 'mpi' and 'nccl', got {backend!r}")
+    init(DEFAULT_TIMEOUT_S if timeout is None else timeout, backend or "mpi")
 
 
 def is_initialized() -> bool:
