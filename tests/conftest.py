@@ -74,3 +74,15 @@ def _seed():
 def to_device(array, device, requires_grad=False):
     """A tensor of a host array on ``device`` (float64 kept for gradient checks)."""
     return tr.Tensor(np.asarray(array), device=device, requires_grad=requires_grad)
+
+
+def flat_arrays(result):
+    """The NumPy arrays of a result: a tensor (ours or torch's) or nested tuples and lists of them."""
+    found, stack = [], [result]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (tuple, list)):
+            stack.extend(reversed(item))
+        elif item is not None:
+            found.append(item.detach().numpy())
+    return found

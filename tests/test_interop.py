@@ -3,21 +3,13 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tr
+from conftest import flat_arrays
 from tinygrad_rnn import nn
 
 torch = pytest.importorskip("torch", reason="needs torch")
 
 
-def _np(result):
-    """The arrays of a result (a tensor or nested tuples of them, ours or torch's)."""
-    found, stack = [], [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (tuple, list)):
-            stack.extend(reversed(item))
-        elif item is not None:
-            found.append(item.detach().numpy() if isinstance(item, torch.Tensor) else item.numpy())
-    return found
+_np = flat_arrays
 
 
 CASES = {

@@ -7,21 +7,14 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tr
+from conftest import flat_arrays
 from tinygrad_rnn import nn
 
 onnx = pytest.importorskip("onnx", reason="needs the onnx package")
 ort = pytest.importorskip("onnxruntime", reason="needs onnxruntime")
 
 
-def _flat(result):
-    found, stack = [], [result]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (tuple, list)):
-            stack.extend(reversed(item))
-        elif item is not None:
-            found.append(item.numpy())
-    return found
+_flat = flat_arrays
 
 
 def _agree(model, inputs, path, atol=1e-5, **kwargs):

@@ -5,6 +5,7 @@ from ..autograd import enable_grad
 from ..files import write_atomically
 from ..nn.module import Module
 from ..tensor import Tensor
+from ..viz.walk import collect_functions
 from .convert_basic import BASIC
 from .convert_layers import LAYERS
 from .graph import INSTALL_HINT, ExportError, GraphBuilder
@@ -70,21 +71,6 @@ def _run(model, inputs):
     finally:
         for module, training in modes:
             module.training = training
-
-
-def _functions(outputs):
-    """Every recorded function behind ``outputs``, oldest first (an explicit stack: RNN graphs are deep)."""
-    seen, found = set(), []
-    stack = [t._creator for t in outputs if t._creator is not None]
-    while stack:
-        fn = stack.pop()
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        found.append(fn)
-        stack.extend(link[0] for link in fn.next if type(link) is tuple)
-    found.sort(key=lambda fn: fn.seq)
-    return found
 
 
 class _Values:
@@ -161,7 +147,7 @@ def export_model(model, example_inputs, path, input_names=None, output_names=Non
     graph = GraphBuilder(onnx, opset_version)
     graph.used.update(input_names + output_names)
     values = _Values(graph, inputs, input_names, model)
-    for fn in _functions(outputs):
+    for fn in collect_functions(outputs):
         convert = CONVERTERS.get(type(fn))
         if convert is None:
             raise ExportError(
