@@ -358,3 +358,12 @@ def test_init_refuses_an_unknown_backend():
         dist.init(backend="gloo")
     with pytest.raises(ValueError, match="the backends are 'mpi' and 'nccl'"):
         dist.init_process_group("gloo")
+
+
+def test_tr_distributed_is_there_after_import_tinygrad_rnn_as_in_torch():
+    pytest.importorskip("mpi4py")
+    import importlib
+
+    assert tr.distributed is importlib.import_module("tinygrad_rnn.distributed")
+    with pytest.raises(AttributeError, match="has no attribute 'distributd'"):
+        tr.distributd  # noqa: B018

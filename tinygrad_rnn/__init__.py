@@ -60,5 +60,17 @@ __version__ = "0.1.0"
 # as PyTorch never warns about them: inf and NaN are values; ``detect_anomaly()`` finds where they appear.
 warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tinygrad_rnn(\.|$)")
 
+
+
+def __getattr__(name):
+    """``tr.distributed`` on first use, as ``torch.distributed`` is there after ``import torch``: imported
+    only then, because it needs mpi4py (an optional extra)."""
+    if name == "distributed":
+        import importlib
+
+        return importlib.import_module(".distributed", __name__)
+    raise AttributeError(f"module 'tinygrad_rnn' has no attribute {name!r}")
+
+
 # PyTorch's short dtype names (torch.long, torch.float, ...), last: they shadow builtins in this module.
 long, int, double, float, half, bool = int64, int32, float64, float32, float16, bool_  # noqa: A001
