@@ -53,16 +53,6 @@ def _data_path(value: str) -> str:
     return support.existing_file(value)
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
 def build_parser():
     parser = support.example_parser(__file__, __doc__)
     parser.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent cell (default lstm)")
@@ -77,7 +67,7 @@ def build_parser():
     parser.add_argument("--batch-size", type=support.positive_int, default=32, help="utterances per step (default 32)")
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate (default 1e-2)")
     parser.add_argument("--clip", type=float, default=1.0, help="maximum global gradient norm (default 1)")
-    parser.add_argument("--noise", type=_non_negative, default=0.3,
+    parser.add_argument("--noise", type=float, default=0.3,
                         help="std of the Gaussian noise added to the standardised training frames (default 0.3)")
     return parser
 

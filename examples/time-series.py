@@ -87,16 +87,6 @@ def _models(text: str) -> list[str]:
     return names
 
 
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < np.inf:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
 def build_parser():
     parser = support.example_parser(__file__, __doc__)
     parser.add_argument("--horizons", type=_horizons, default=[1, 6, 12], help="hours ahead (default 1,6,12)")
@@ -113,7 +103,7 @@ def build_parser():
     parser.add_argument("--clip", type=float, default=1.0, help="maximum global gradient norm (default 1)")
     parser.add_argument("--predict", choices=["change", "level"], default="change",
                         help="predict the change from the last reading (default) or the temperature itself")
-    parser.add_argument("--trend", type=_non_negative, default=0.2,
+    parser.add_argument("--trend", type=float, default=0.2,
                         help="add a random linear trend of up to ± this many °C per day to each training window "
                              "and its target (default 0.2; 0 turns the augmentation off)")
     parser.add_argument("--max-windows", type=support.positive_int, default=None,

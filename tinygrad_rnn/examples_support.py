@@ -90,11 +90,13 @@ __all__ = [
 # --------------------------------------------------------------------------- flags
 _POSITIVE = ("a number > 0", lambda v: v > 0)
 _FRACTION = ("a number in (0, 1)", lambda v: 0 < v < 1)
+_NON_NEGATIVE = ("a finite number >= 0", lambda v: v >= 0)
 #: number flags checked wherever an example declares them: dest -> (what is expected, test)
 FLOAT_FLAG_RANGES = {
     "lr": _POSITIVE, "lr_decay": _POSITIVE, "clip": _POSITIVE, "max_norm": _POSITIVE, "temperature": _POSITIVE,
     "time_limit": _POSITIVE, "epochs": _POSITIVE, "val_fraction": _FRACTION, "test_fraction": _FRACTION,
     "dropout": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "noise": _NON_NEGATIVE, "trend": _NON_NEGATIVE,
 }
 
 

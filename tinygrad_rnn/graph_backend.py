@@ -159,9 +159,6 @@ class GraphBackend:
     """A backend wrapper for ``create_graph`` backwards: ``xp`` is :class:`TensorNumpy`; the rest is
     the wrapped backend's (device, dtypes, gate kernels for ops that build their own graph)."""
 
-    #: True here, False on every real backend: the few backwards that must branch read it
-    on_tensors = True
-
     def __init__(self, backend):
         self.base = backend
         self.xp = TensorNumpy(backend)

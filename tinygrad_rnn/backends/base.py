@@ -19,8 +19,6 @@ class Backend:
     xp = np
     #: the device string users see, e.g. ``"cpu"`` or ``"cuda:0"``
     device = "cpu"
-    #: False: backwards compute on arrays here (``graph_backend.GraphBackend`` says True: on Tensors)
-    on_tensors = False
 
     def asarray(self, data, dtype=None):
         """Put host data (lists, scalars, NumPy arrays) on this device."""

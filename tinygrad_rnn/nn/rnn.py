@@ -197,24 +197,7 @@ class RNNBase(Module):
         impl = self._impl()
         if x.shape[1] == 0:
             impl = "composed"  # an empty batch: the composed cells handle zero rows (the fused kernels need one)
-        D = self.num_directions
-        finals = [[] for _ in self.state_names]
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(D):
-                initial = [self._initial(s, layer * D + direction, x) for s in states]
-                if impl == "fused":
-                    with autograd.scope(layer=layer, direction=direction):
-                        output, *last = self._sequence(x, initial, self._weights(layer, direction), layer, direction)
-                else:
-                    output, *last = self._loop(x, initial, layer, direction, impl)
-                outputs.append(output)
-                for store, value in zip(finals, last):
-                    store.append(value)
-            x = outputs[0] if D == 1 else cat(outputs, dim=2)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-        finals = [stack(values, dim=0) for values in finals]
+        x, finals = self._layers(x, states, impl)
         if unbatched:
             x = x[:, 0]
             finals = [f[:, 0] for f in finals]
@@ -241,31 +224,37 @@ class RNNBase(Module):
         states = self._check_states(hx, sizes[0], False)
         if sorted_indices is not None:
             states = [None if s is None else s[:, sorted_indices] for s in states]
-        impl = self._impl()
+        x, finals = self._layers(data, states, self._impl(), sizes)
+        if unsorted_indices is not None:
+            finals = [f[:, unsorted_indices] for f in finals]
+        output = PackedSequence(x, batch_sizes, sorted_indices, unsorted_indices)
+        return output, (finals[0] if len(finals) == 1 else tuple(finals))
+
+    def _layers(self, x, states, impl, sizes=None):
+        """Every layer and direction over ``x``: time-major (T, B, I), or packed rows (N, I) with the
+        ``sizes`` of the running batch at each step. Returns the last layer's output (directions joined
+        on the feature dim) and the final states, one list per state, stacked over layers × directions."""
         D = self.num_directions
         finals = [[] for _ in self.state_names]
-        x = data
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(D):
-                initial = [self._initial(s, layer * D + direction, x, sizes[0]) for s in states]
-                weights = self._weights(layer, direction)
+                initial = [self._initial(s, layer * D + direction, x, sizes and sizes[0]) for s in states]
                 if impl == "fused":
                     with autograd.scope(layer=layer, direction=direction):
-                        output, *last = self._sequence(x, initial, weights, layer, direction, batch_sizes=sizes)
+                        output, *last = self._sequence(x, initial, self._weights(layer, direction), layer, direction,
+                                                       batch_sizes=sizes)
+                elif sizes is None:
+                    output, *last = self._loop(x, initial, layer, direction, impl)
                 else:
                     output, *last = self._loop_packed(x, initial, layer, direction, impl, sizes)
                 outputs.append(output)
                 for store, value in zip(finals, last):
                     store.append(value)
-            x = outputs[0] if D == 1 else cat(outputs, dim=1)
+            x = outputs[0] if D == 1 else cat(outputs, dim=outputs[0].ndim - 1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        finals = [stack(values, dim=0) for values in finals]
-        if unsorted_indices is not None:
-            finals = [f[:, unsorted_indices] for f in finals]
-        output = PackedSequence(x, batch_sizes, sorted_indices, unsorted_indices)
-        return output, (finals[0] if len(finals) == 1 else tuple(finals))
+        return x, [stack(values, dim=0) for values in finals]
 
     def _loop_packed(self, x, initial, layer, direction, impl, sizes):
         """One direction of one layer on packed rows ``x`` as a loop of cell steps over the running

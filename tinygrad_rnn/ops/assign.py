@@ -7,6 +7,7 @@ themselves never modify their inputs.
 from __future__ import annotations
 
 from ..autograd import Function
+from ..autograd.graph_mode import is_tensor
 from .shape import _is_basic
 
 
@@ -33,7 +34,7 @@ class SetItem(Function):
     def backward(self, g):
         grad_x = None
         if self.next[0] is not None:
-            if self.backend.on_tensors:  # a create_graph backward: no writes into a recorded tensor
+            if is_tensor(g):  # a create_graph backward: no writes into a recorded tensor
                 grad_x = self.xp.where(self.overwritten(g.shape), 0.0, g)
             else:
                 grad_x = g.copy()
@@ -41,7 +42,7 @@ class SetItem(Function):
         grad_v = None
         if self.next[1] is not None:
             picked = g[self.index]
-            if not _is_basic(self.index) and not self.backend.on_tensors:
+            if not _is_basic(self.index) and not is_tensor(g):
                 picked = picked.copy()
             grad_v = picked  # the tape sums it down to v's shape
             if grad_v.ndim < len(self.value_shape):
