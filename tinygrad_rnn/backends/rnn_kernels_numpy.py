@@ -118,6 +118,9 @@ class ReferencePointwise:
         i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
         di, df, dg, do = dgates[:, :H], dgates[:, H : 2 * H], dgates[:, 2 * H : 3 * H], dgates[:, 3 * H :]
         total = dc_prev  # first holds dL/dc_t (all paths), then becomes dL/dc_{t-1}
+        if w_ch is None and not coupled:
+            self._lstm_backward_plain(dh, dc, c_prev, c, gates, dgates, total, tmp)
+            return
         xp.tanh(c, out=tmp)
         xp.multiply(dh, tmp, out=do)  # dL/do
         xp.multiply(tmp, tmp, out=total)
@@ -156,6 +159,34 @@ class ReferencePointwise:
             total += tmp
             xp.multiply(df, w_ch[H : 2 * H], out=tmp)
             total += tmp
+
+    def _lstm_backward_plain(self, dh, dc, c_prev, c, gates, dgates, total, tmp):
+        """:meth:`lstm_backward` without peephole or coupling (``dh`` already holds dh + dout_t): σ'(a) = s (1 - s)
+        of i, f, o in two passes over whole contiguous rows (column slices are slow strided views), then
+        each gate's slot times its upstream factor; the same formulas as the general path."""
+        xp = self.xp
+        H = c.shape[-1]
+        i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+        di, df, dg, do = dgates[:, :H], dgates[:, H : 2 * H], dgates[:, 2 * H : 3 * H], dgates[:, 3 * H :]
+        xp.subtract(1, gates, out=dgates)
+        dgates *= gates  # g's slot is overwritten with 1 - g² below
+        xp.tanh(c, out=tmp)
+        do *= tmp
+        do *= dh  # dL/da_o = dh ⊙ tanh(c) ⊙ σ'
+        xp.multiply(tmp, tmp, out=total)
+        xp.subtract(1, total, out=total)
+        total *= o
+        total *= dh
+        total += dc  # dL/dc_t = dc_next + dh ⊙ o ⊙ (1 - tanh²c)
+        xp.multiply(g, g, out=dg)
+        xp.subtract(1, dg, out=dg)
+        xp.multiply(total, i, out=tmp)
+        dg *= tmp
+        xp.multiply(total, g, out=tmp)
+        di *= tmp
+        xp.multiply(total, c_prev, out=tmp)
+        df *= tmp
+        total *= f  # now dL/dc_{t-1}
 
     # -- GRU
     def gru_forward(self, gates, rec, b_hh, h_prev, h, hn):

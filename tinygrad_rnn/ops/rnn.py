@@ -111,6 +111,12 @@ def _block_steps(T, B, H):
     return min(T, max(-(-T // 64), -(-256 // B)))
 
 
+def _first_step(T, reverse):
+    """The time step whose input state is h0: BPTT ends there, and its recurrent product is dL/dh0 alone
+    (skipped when h0 needs no gradient, ``fn.next[1] is None``)."""
+    return T - 1 if reverse else 0
+
+
 def _blocks(T, steps, reverse):
     """(start, stop) time ranges of ``steps`` steps covering 0..T, the last first when ``reverse``
     (like :func:`_steps`)."""
@@ -192,7 +198,8 @@ class FusedSequence(Function):
     """A whole layer direction over the sequence as one op: the shared backward, and what the renderer reads.
 
     Subclasses implement ``forward`` (calling :meth:`describe`) and
-    ``backprop(dout, *dstates, norms) -> (dx rows (T*B, I), dstate_0..., dweights...)``.
+    ``backprop(dout, *dstates, norms) -> (dx rows (T*B, I), dstate_0..., dweights...)``, None for a
+    gradient its input does not need (dL/dh0 then skips BPTT's last recurrent product).
     The renderer draws the op as ``steps`` cells of kind ``cell`` (``"rnn_tanh"``,
     ``"rnn_relu"``, ``"lstm"``, ``"gru"``) for ``layer`` and ``direction``, and,
     inside ``retain_grads()``, shades step t by ``trace.step_grad_norms[t]``,
@@ -288,6 +295,7 @@ def _rnn_backward(fn, dout, dh_n, reverse, relu, norms):
     dpre = xp.empty((steps, B, H), dtype=hs.dtype)
     dh = _writable_grad(xp, dh_n, hs[0])
     dot, update = xp.dot, kernels.rnn_backward
+    need_h0, first = fn.next[1] is not None, _first_step(T, reverse)
     for start, stop in _blocks(T, steps, not reverse):
         block = dpre[: stop - start]
         kernels.rnn_backward_prepare(h_out[start:stop], block, relu)
@@ -297,9 +305,10 @@ def _rnn_backward(fn, dout, dh_n, reverse, relu, norms):
                 _record_norm(xp, norms, start + t, dh, dout_t)
             d = block[t]
             update(dh, dout_t, h_out[start + t], d, relu)
-            dot(d, w_hh, out=dh)
+            if need_h0 or start + t != first:
+                dot(d, w_hh, out=dh)
         sums.add(start, stop, block, block)
-    return (sums.dx, dh, *sums.grads(fn.bias))
+    return (sums.dx, dh if need_h0 else None, *sums.grads(fn.bias))
 
 
 class RNNSequenceFn(FusedSequence):
@@ -380,12 +389,14 @@ def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
     dc = _writable_grad(xp, dc_n, cs[0])
     dc_prev = xp.empty(dc.shape, dtype=dc.dtype)
     tmp = xp.empty(dc.shape, dtype=dc.dtype)
+    need_h0, first = fn.next[1] is not None, _first_step(T, reverse)
     for t in _steps(T, not reverse):
         prev, cur = t + reverse, t + 1 - reverse
         dout_t = None if dout is None else dout[t]
         _record_norm(xp, norms, t, dh, dout_t)
         kernels.lstm_backward(dh, dout_t, dc, gates[t], cs[prev], cs[cur], w_ch, coupled, dgates[t], dc_prev, tmp)
-        xp.dot(dgates[t], w_hh, out=dh)
+        if need_h0 or t != first:
+            xp.dot(dgates[t], w_hh, out=dh)
         dc, dc_prev = dc_prev, dc
     sums = _GradientSums(fn, 3, x2, hs[reverse : T + reverse], w_ih)
     sums.add(0, T, dgates, dgates)
@@ -399,7 +410,7 @@ def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
             dw_ch[H : 2 * H] = (dgates[..., H : 2 * H] * c_prev).sum(axis=(0, 1))
             dw_ch[2 * H :] = (dgates[..., 3 * H :] * c_cur).sum(axis=(0, 1))
         grads.append(dw_ch)
-    return (dx, dh, dc, *grads)
+    return (dx, dh if need_h0 else None, dc, *grads)
 
 
 class LSTMSequenceFn(FusedSequence):
@@ -488,16 +499,18 @@ def _gru_backward(fn, dout, dh_n, reverse, norms):
     dhz_next = xp.empty(dhz.shape, dtype=dhz.dtype)
     rec = xp.zeros(dhz.shape, dtype=dhz.dtype)
     tmp = xp.empty(dhz.shape, dtype=dhz.dtype)
+    need_h0, first = fn.next[1] is not None, _first_step(T, reverse)
     for start, stop in _blocks(T, steps, not reverse):
         for k in _steps(stop - start, not reverse):
             t = start + k
             dout_t = None if dout is None else dout[t]
             _record_norm(xp, norms, t, dhz, rec, dout_t)
             kernels.gru_backward(dhz, rec, dout_t, gates[t], hn[t], hs[t + reverse], dgi[k], dgh[k], dhz_next, tmp)
-            xp.dot(dgh[k], w_hh, out=rec)
+            if need_h0 or t != first:
+                xp.dot(dgh[k], w_hh, out=rec)
             dhz, dhz_next = dhz_next, dhz
         sums.add(start, stop, dgi[: stop - start], dgh[: stop - start])
-    dh0 = dhz + rec
+    dh0 = dhz + rec if need_h0 else None
     dx, grads = sums.dx, sums.grads(fn.bias)
     return (dx, dh0, *grads)
 
