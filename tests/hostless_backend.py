@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import capture_emulator
+from capture_emulator import Recorder, record, refuse
 from cuda_kernel_emulator import compiler, emulated_cupy
 from tinygrad_rnn.backends import register_backend
 from tinygrad_rnn.backends.rnn_kernels_cupy import CupyPointwise
@@ -27,12 +29,25 @@ class HostlessArray(np.ndarray):
         _refuse_host(inputs + (out or ()), ufunc.__name__)
         if out is not None:
             kwargs["out"] = tuple(_unwrap(o) for o in out)
-        return _wrap(getattr(ufunc, method)(*(_unwrap(x) for x in inputs), **kwargs))
+        call, args = getattr(ufunc, method), tuple(_unwrap(x) for x in inputs)
+        result = _wrap(call(*args, **kwargs))
+        record(lambda: call(*args, **kwargs), None if out is not None else result)
+        return result
 
     def __array_function__(self, func, types, args, kwargs):
         if any(t is np.ndarray for t in types):
             raise HostMixingError(f"{func.__name__}: a host numpy array was mixed with a device array")
-        return _wrap(func(*_unwrap_all(args), **_unwrap_all(kwargs)))
+        args, kwargs = _unwrap_all(args), _unwrap_all(kwargs)
+        result = _wrap(func(*args, **kwargs))
+        record(lambda: func(*args, **kwargs), result)
+        return result
+
+    def __getitem__(self, key):
+        return capture_emulator.getitem(self, key, np.ndarray.__getitem__)
+
+
+capture_emulator.install(HostlessArray)
+_NO_DATA = ("empty", "empty_like")  # allocation only: nothing for a replay to recompute
 
 
 def _refuse_host(arrays, what):
@@ -76,7 +91,11 @@ class _HostlessModule:
             return attr
 
         def call(*args, **kwargs):
-            return _wrap(attr(*_unwrap_all(args), **_unwrap_all(kwargs)))
+            args, kwargs = _unwrap_all(args), _unwrap_all(kwargs)
+            result = _wrap(attr(*args, **kwargs))
+            if name not in _NO_DATA:
+                record(lambda: attr(*args, **kwargs), result)
+            return result
 
         call.__name__ = name
         return call
@@ -87,19 +106,41 @@ class HostlessBackend(NumpyBackend):
     device = "hostless"
     _kernels = None
 
+    can_capture = True
+
     def asarray(self, data, dtype=None):
         if type(data) is np.ndarray and data.ndim > 0 and getattr(self, "_strict_asarray", False):
             raise HostMixingError("asarray")
+        if isinstance(data, HostlessArray):
+            source = data
+            result = np.array(_unwrap(data), dtype=dtype, copy=True).view(HostlessArray)
+            record(lambda: np.array(_unwrap(source), dtype=dtype, copy=True), result)
+            return result
+        refuse(f"copying host data ({type(data).__name__}) to the device (asarray)")
         return np.array(_unwrap(data), dtype=dtype, copy=True).view(HostlessArray)  # host to device copies, as CuPy
 
     def to_host(self, array):
+        refuse("copying a device array to the host (to_host)")
         return np.array(_unwrap(array), copy=True)
 
     def is_array(self, obj):
         return isinstance(obj, HostlessArray)
 
     def scatter_add(self, target, index, values):
-        np.add.at(_unwrap(target), _unwrap_all(index), _unwrap(values))
+        target, index, values = _unwrap(target), _unwrap_all(index), _unwrap(values)
+        np.add.at(target, index, values)
+        record(lambda: np.add.at(target, index, values), None)
+
+    # -- capture (tr.cuda.graphed), emulated by recording the array calls: see capture_emulator
+    def begin_capture(self):
+        Recorder.active = Recorder()
+
+    def end_capture(self):
+        graph, Recorder.active = Recorder.active, None
+        return graph
+
+    def abort_capture(self):
+        Recorder.active = None
 
     def rnn_kernels(self):
         """CuPy's gate kernels, compiled for the CPU (``cuda_kernel_emulator``), so every fused RNN op the
@@ -108,19 +149,25 @@ class HostlessBackend(NumpyBackend):
         if compiler() is None:
             return super().rnn_kernels()
         if HostlessBackend._kernels is None:
-            HostlessBackend._kernels = CupyPointwise(emulated_cupy(self.xp))
+            kernels = CupyPointwise(emulated_cupy(self.xp))
+            kernels.kernels = {name: capture_emulator.recorded_kernel(k) for name, k in kernels.kernels.items()}
+            HostlessBackend._kernels = kernels
         return HostlessBackend._kernels
 
     def randn(self, shape, dtype):
+        refuse("drawing random numbers (cuRAND)")
         return super().randn(shape, dtype).view(HostlessArray)
 
     def rand(self, shape, dtype):
+        refuse("drawing random numbers (cuRAND)")
         return super().rand(shape, dtype).view(HostlessArray)
 
     def randint(self, low, high, shape):
+        refuse("drawing random numbers (cuRAND)")
         return super().randint(low, high, shape).view(HostlessArray)
 
     def permutation(self, n):
+        refuse("drawing random numbers (cuRAND)")
         return super().permutation(n).view(HostlessArray)
 
 

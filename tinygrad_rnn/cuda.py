@@ -1,7 +1,9 @@
-"""``tr.cuda``: the GPU questions PyTorch code asks (``torch.cuda.is_available()``), answered."""
+"""``tr.cuda``: the GPU questions PyTorch code asks (``torch.cuda.is_available()``), answered, and
+``tr.cuda.graphed``, a training step captured as a CUDA graph (``cuda_graphs.py``)."""
 from __future__ import annotations
 
 from .backends import cuda_device_count, cuda_is_available
+from .cuda_graphs import CaptureError, GraphedStep, graphed
 
 
 def is_available() -> bool:
@@ -14,4 +16,4 @@ def device_count() -> int:
     return cuda_device_count()
 
 
-__all__ = ["is_available", "device_count"]
+__all__ = ["is_available", "device_count", "graphed", "GraphedStep", "CaptureError"]

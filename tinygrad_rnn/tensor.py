@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from . import autograd
+from . import autograd, capture
 from .backends import backend_of_array, get_backend
 from .checks import check_int_dim, normalize_dim, normalize_dims
 from .dtypes import (
@@ -186,12 +186,14 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
     # --------------------------------------------------------- host conversion
     def numpy(self) -> np.ndarray:
         """A NumPy copy on the host (detached from the graph)."""
+        capture.refuse("Tensor.numpy() copies a value to the host")
         return self._backend.to_host(self.array)
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
         if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
+        capture.refuse("Tensor.item() (or float(t), int(t), bool(t), an if on a tensor) reads a value on the host")
         return self.array.item()
 
     def tolist(self):

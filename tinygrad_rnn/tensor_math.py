@@ -16,6 +16,7 @@ from . import return_types
 from .backends import get_backend
 from .checks import check_int, normalize_dim, normalize_dims
 from .dtypes import as_dtype, bool_, float16, float32, float64, get_default_dtype, int32, int64
+from . import capture
 from .ops import elementwise as ew
 from .ops import indexing, linalg, norms, pointwise, reduce
 from .ops import shape as shape_ops
@@ -378,9 +379,10 @@ class MathMethods:
                 )
         if self.ndim == 0:
             return self.reshape(1).gather(0, index.reshape(1)).reshape(())
-        if index.numel():
+        size = self.shape[axis]
+        if index.numel() and not capture.range_checked_later(
+                index.array, size, f"gather: an index is out of bounds for dim {dim} with size {size}"):
             low, high = int(index.array.min()), int(index.array.max())
-            size = self.shape[axis]
             if low < 0 or high >= size:
                 raise IndexError(
                     f"gather: index {low if low < 0 else high} is out of bounds for dim {dim} with size {size} "

@@ -83,6 +83,20 @@ class Backend:
             self._rnn_kernels = ReferencePointwise(self.xp)
         return self._rnn_kernels
 
+    #: whether :meth:`begin_capture` can record this device's work as a replayable graph (``tr.cuda.graphed``)
+    can_capture = False
+
+    def begin_capture(self) -> None:
+        """Start recording the work queued on this device into a graph; :meth:`end_capture` returns it as an
+        object with ``replay()`` and ``executed`` (whether recording also ran the work). CUDA only."""
+        raise NotImplementedError(f"device {self.device!r} cannot capture its work as a graph")
+
+    def end_capture(self):
+        raise NotImplementedError(f"device {self.device!r} cannot capture its work as a graph")
+
+    def abort_capture(self) -> None:
+        """Stop a capture that failed half-way, discarding what was recorded."""
+
     def synchronize(self) -> None:
         """Wait for queued device work to finish (a no-op on the CPU); for timing."""
 

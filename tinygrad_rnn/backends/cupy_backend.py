@@ -102,5 +102,68 @@ class CupyBackend(Backend):
             self._rnn_kernels = CupyPointwise(self.xp)
         return self._rnn_kernels
 
+    can_capture = True
+    _capture = None
+
+    def begin_capture(self) -> None:
+        """Record this GPU's work into a CUDA graph: a non-blocking stream in capture mode, and a private
+        memory pool for everything allocated meanwhile, so that memory the graph writes on every replay
+        is never handed to other work."""
+        cupy = self.xp
+        self._cuda_device.synchronize()
+        pool = cupy.cuda.MemoryPool()
+        stream = cupy.cuda.Stream(non_blocking=True)
+        contexts = [self._cuda_device, cupy.cuda.using_allocator(pool.malloc), stream]
+        entered = []
+        try:
+            for context in contexts:
+                context.__enter__()
+                entered.append(context)
+            stream.begin_capture()
+        except BaseException:
+            _exit_all(entered)
+            raise
+        self._capture = (pool, stream, entered)
+
+    def end_capture(self):
+        pool, stream, entered = self._capture
+        self._capture = None
+        try:
+            graph = stream.end_capture()
+        finally:
+            _exit_all(entered)
+        return _CudaGraph(graph, pool, self._cuda_device)
+
+    def abort_capture(self) -> None:
+        if self._capture is None:
+            return
+        _, stream, entered = self._capture
+        self._capture = None
+        try:
+            stream.end_capture()  # the capture may already be invalidated: only the clean-up matters here
+        except Exception:
+            pass
+        finally:
+            _exit_all(entered)
+
     def synchronize(self) -> None:
         self._cuda_device.synchronize()
+
+
+def _exit_all(contexts):
+    for context in reversed(contexts):
+        context.__exit__(None, None, None)
+
+
+class _CudaGraph:
+    """A captured CUDA graph with the memory pool its allocations came from (kept alive with it)."""
+
+    executed = False  # capture records the kernels without running them
+
+    def __init__(self, graph, pool, cuda_device):
+        self.graph, self.pool, self.cuda_device = graph, pool, cuda_device
+
+    def replay(self) -> None:
+        """Launch every recorded kernel again, on the current stream."""
+        with self.cuda_device:
+            self.graph.launch()

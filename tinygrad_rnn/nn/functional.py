@@ -15,7 +15,9 @@ import math
 
 import numpy as np
 
+from .. import capture
 from ..autograd import no_grad
+from ..capture import range_checked_later
 from ..checks import check_probability
 from ..factories import arange
 from ..functions import where
@@ -71,13 +73,14 @@ def _check_indices(input, num_embeddings, op):
     _tensor(input, op, "input")
     if input.dtype.kind not in "iu":
         raise TypeError(f"{op}: input must be an integer tensor of indices (e.g. int64), got dtype {input.dtype}")
-    if input.numel():
+    expected = f"(expected 0 <= index < {num_embeddings})"
+    if input.numel() and not range_checked_later(input.array, num_embeddings, f"{op}: an index is out of range "
+                                                 f"for num_embeddings={num_embeddings} {expected}"):
         low, high = int(input.array.min()), int(input.array.max())
         if low < 0 or high >= num_embeddings:
             bad = low if low < 0 else high
             raise IndexError(
-                f"{op}: index {bad} is out of range for num_embeddings={num_embeddings} "
-                f"(expected 0 <= index < {num_embeddings})"
+                f"{op}: index {bad} is out of range for num_embeddings={num_embeddings} {expected}"
             )
 
 
@@ -150,8 +153,10 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
     if num_classes == -1:
         if data.size == 0:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass num_classes")
+        capture.refuse("one_hot(num_classes=-1) reads the largest class on the host (pass num_classes)")
         num_classes = int(data.max()) + 1
-    if data.size:
+    if data.size and not range_checked_later(data, num_classes, f"one_hot: a class value is out of range for "
+                                             f"num_classes={num_classes}"):
         low, high = int(data.min()), int(data.max())
         if low < 0 or high >= num_classes:
             bad = low if low < 0 else high
@@ -220,8 +225,14 @@ def _class_arguments(op, input, target, weight, ignore_index, reduction):
         raise ValueError(f"{op}: input has 0 classes (shape {input.shape})")
     labels = target.array
     # two reductions settle the common case: every target is a class, and ignore_index is none of them
-    in_range = labels.size > 0 and int(labels.min()) >= 0 and int(labels.max()) < num_classes
-    if not in_range:
+    if capture.capturing():  # the device tests the targets; the op takes its general path (ignore mask)
+        bad = ((labels < 0) | (labels >= num_classes)) & (labels != ignore_index)
+        capture.check_later(bad.any(), f"{op}: a target value is out of range for {num_classes} classes "
+                                       f"(expected 0 <= target < {num_classes}, or ignore_index={ignore_index})")
+        in_range = False
+    else:
+        in_range = labels.size > 0 and int(labels.min()) >= 0 and int(labels.max()) < num_classes
+    if not in_range and not capture.capturing():
         bad = ((labels < 0) | (labels >= num_classes)) & (labels != ignore_index)
         if bool(bad.any()):
             value = int(labels[bad].reshape(-1)[0])

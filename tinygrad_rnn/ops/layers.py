@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .. import capture
 from ..autograd import Function
 from ..autograd.graph_mode import is_tensor
 from .shape import ScatterAdd
@@ -109,6 +110,8 @@ class DropoutFn(Function):
     """
 
     def forward(self, x, p):
+        capture.refuse("dropout draws new random numbers", "a replay would reuse the captured ones: capture "
+                       "the step of a model without dropout (p=0) or in eval mode")
         draw_dtype = x.dtype if x.dtype.itemsize == 8 else "float32"
         keep = self.backend.rand(x.shape, draw_dtype) >= p
         self.scale = 1.0 / (1.0 - p) if p < 1 else 0.0

@@ -1,6 +1,7 @@
 """Adagrad: per-element learning rates that shrink with the accumulated squared gradients."""
 from __future__ import annotations
 
+from .. import capture
 from .optimizer import Optimizer, check_hyperparameter
 
 
@@ -34,6 +35,9 @@ class Adagrad(Optimizer):
         xp = p.backend.xp
         lr, decay, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
         state["step"] += 1
+        if float(group["lr_decay"]):
+            capture.refuse("Adagrad's lr_decay counts steps on the host", "a replay would repeat the captured "
+                           "learning rate: use lr_decay=0 in a captured step")
         if decay:
             decayed = xp.multiply(p.array, decay)
             decayed += grad

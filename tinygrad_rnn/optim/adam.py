@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import math
 
+from .. import capture
+from ..dtypes import float64
+from ..tensor import Tensor
 from .optimizer import Optimizer, check_hyperparameter
 
 
@@ -41,8 +44,7 @@ class Adam(Optimizer):
         xp = p.backend.xp
         lr, eps, decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         beta1, beta2 = (float(b) for b in group["betas"])
-        state["step"] += 1
-        step = state["step"]
+        step_size, bias_root = _bias_corrections(p, state, lr, beta1, beta2)
         if decay and self.decoupled:
             p.array *= 1 - lr * decay
         elif decay:
@@ -62,11 +64,28 @@ class Adam(Optimizer):
             xp.maximum(v_max, v, out=v_max)
             v = v_max
         xp.sqrt(v, out=scratch)
-        scratch /= math.sqrt(1 - beta2**step)
+        scratch /= bias_root
         scratch += eps
         xp.divide(m, scratch, out=scratch)
-        scratch *= lr / (1 - beta1**step)
+        scratch *= step_size
         p.array -= scratch
+
+
+def _bias_corrections(p, state, lr, beta1, beta2):
+    """Count this step and return (lr / (1 - β₁ᵗ), √(1 - β₂ᵗ)): Python floats, or, once a step has been
+    prepared for ``tr.cuda.graphed``, 0-d device arrays of p's dtype computed from a step count kept on
+    the device (float64), so that every replay of a captured step counts on. Same values either way."""
+    step = state["step"]
+    if capture.preparing() and not isinstance(step, Tensor):
+        step = state["step"] = Tensor(float(step), dtype=float64, device=p.device)
+    if not isinstance(step, Tensor):
+        step = state["step"] = step + 1
+        return lr / (1 - beta1**step), math.sqrt(1 - beta2**step)
+    xp, count = p.backend.xp, step.array
+    count += 1
+    step_size = lr / (1 - xp.power(beta1, count))
+    bias_root = xp.sqrt(1 - xp.power(beta2, count))
+    return step_size.astype(p.dtype), bias_root.astype(p.dtype)
 
 
 class AdamW(Adam):

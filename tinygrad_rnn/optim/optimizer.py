@@ -13,6 +13,7 @@ import inspect
 
 import numpy as np
 
+from .. import capture
 from ..autograd import enable_grad, no_grad
 from ..tensor import Tensor
 
@@ -98,6 +99,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        capture.note_optimizer(self)
         with no_grad():
             self._step_all()
         self._opt_called = True  # a learning-rate scheduler checks that it is stepped after the optimizer
