@@ -8,6 +8,7 @@ after ``pin_threads()``.
 
 import tinygrad_rnn.nn.functional as F
 from benchmarks.baselines import CharLSTMTorch
+import tinygrad_rnn as tr
 from tinygrad_rnn import Tensor, nn, optim
 
 
@@ -50,16 +51,36 @@ class FrameworkCharLSTM:
         self.targets = [Tensor(b.reshape(-1), device=device) for b in ref.targets.cpu().numpy()]
         self.batch_index = 0
         self.loss = None
+        self.graphed = None
 
-    def step(self) -> float:
-        """One training step: forward, backward, clip_grad_norm_, Adam."""
-        i = self.batch_index
-        logits = self.model(self.inputs[i])
-        loss = F.cross_entropy(logits.reshape(-1, self.vocab_size), self.targets[i])
+    def train_step(self, tokens, targets):
+        """Forward, backward, clip_grad_norm_ and Adam on one batch; returns the loss tensor (no host read,
+        so that ``tr.cuda.graphed`` can capture it)."""
+        logits = self.model(tokens)
+        loss = F.cross_entropy(logits.reshape(-1, self.vocab_size), targets)
         self.optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(self.params, self.clip_norm)
         self.optimizer.step()
-        self.loss = loss.item()
+        return loss
+
+    def step(self) -> float:
+        """One training step on the next batch; returns the loss (``loss.item()`` waits for a GPU)."""
+        return self._finish(self.train_step(self.inputs[self.batch_index], self.targets[self.batch_index]))
+
+    def capture(self, warmup: int = 3, check: bool = False) -> None:
+        """Capture ``train_step`` as a CUDA graph on the current batch (``warmup`` + 1 steps are taken
+        there); :meth:`step_graphed` replays it. ``check=False``: index checks are not read back after
+        each replay (PyTorch does not check on the host either)."""
+        i = self.batch_index
+        self.graphed = tr.cuda.graphed(self.train_step, self.inputs[i], self.targets[i], warmup=warmup, check=check)
         self.batch_index = (i + 1) % len(self.inputs)
+
+    def step_graphed(self) -> float:
+        """One training step on the next batch by replaying the captured step; returns the loss."""
+        return self._finish(self.graphed(self.inputs[self.batch_index], self.targets[self.batch_index]))
+
+    def _finish(self, loss) -> float:
+        self.loss = loss.item()
+        self.batch_index = (self.batch_index + 1) % len(self.inputs)
         return self.loss

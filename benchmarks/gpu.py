@@ -8,7 +8,12 @@ Linear -> 65, mean cross-entropy, clip_grad_norm_ 5, Adam 2e-3, float32):
 
 Both run on the same GPU; each step ends with ``loss.item()``, which waits
 for the GPU. TF32 is switched off in torch (cuDNN and cuBLAS), so both sides
-do full float32 math, as CuPy does by default. Target: <= 3x cuDNN's time.
+do full float32 math, as CuPy does by default. The framework's step is timed
+as it is and captured as a CUDA graph (``tr.cuda.graphed``), all three
+alternating. Targets: uncaptured <= 3x cuDNN's time, captured <= 1.5x, and on
+M captured <= 1.0x. Each model's notes also say where the time goes:
+``cupyx.profiler.benchmark``'s host (CPU) and device (GPU) time per step, which
+tells launch-bound (host >= device) from compute-bound.
 Needs CuPy (``pip install "tinygrad_rnn[cuda12]"``), torch with CUDA and a
 GPU; otherwise it says so and is skipped.
 
@@ -30,6 +35,8 @@ from benchmarks.harness import compare, format_table  # noqa: E402
 from benchmarks.runner import run_script  # noqa: E402
 
 TARGET = 3.0
+#: captured step vs cuDNN: every model, and M
+TARGET_CAPTURED, TARGET_CAPTURED_M = 1.5, 1.0
 #: model name -> CharLSTMTorch size arguments
 CONFIGS = {"M": {"large": False}, "large": {"large": True}}
 
@@ -46,8 +53,9 @@ def build_pair(config: str, device: str, dtype=np.float32, seed: int = 0, **over
     """The torch baseline and the framework model for ``config`` on ``device``, with the same weights
     and data. ``overrides`` (e.g. ``hidden_size=16``) shrink a model for tests."""
     sizes = dict(CONFIGS[config], **overrides)
-    ref = CharLSTMTorch(seed=seed, dtype=dtype, device=device, **sizes)
-    fw = FrameworkCharLSTM(CharLSTMTorch(seed=seed, dtype=dtype, device=device, **sizes), device=device)
+    torch_device = device if device.startswith("cuda") else "cpu"  # the test suite's "hostless" is not torch's
+    ref = CharLSTMTorch(seed=seed, dtype=dtype, device=torch_device, **sizes)
+    fw = FrameworkCharLSTM(CharLSTMTorch(seed=seed, dtype=dtype, device=torch_device, **sizes), device=device)
     return ref, fw
 
 
@@ -95,14 +103,61 @@ def run(settings: Settings | None = None, configs=tuple(CONFIGS)) -> list[Result
             f"{exact['loss_rel']:.1e}, weights {exact['weight_abs']:.1e}; float32 loss {single['loss_rel']:.1e}, "
             f"weights after step 1 {single['weight_abs']:.1e}"
         )
+        captured = check_captured(config, "cuda")
+        note_captured = (f"captured step: same losses as the uncaptured one over 4 replays to "
+                         f"{captured['loss_rel']:.1e} (relative), weights to {captured['weight_abs']:.1e}")
         ref, fw = build_pair(config, "cuda")
-        timings = compare({"torch cuDNN": ref.step, "tinygrad_rnn": fw.step}, warmup=settings.warmup,
-                          repeats=settings.repeats)
+        _, fw_graphed = build_pair(config, "cuda")
+        fw_graphed.capture()
+        steps = {"torch cuDNN": ref.step, "tinygrad_rnn": fw.step, "tinygrad_rnn graphed": fw_graphed.step_graphed}
+        timings = compare(steps, warmup=settings.warmup, repeats=settings.repeats)
+        notes = [note, note_captured, where_time_goes(steps)]
         sizes = f"H={ref.hidden_size}, B={ref.batch_size}, S={ref.seq_length}"
+        table = format_table(timings, baseline="torch cuDNN")
         results.append(Result(f"GPU {config}", f"char-LSTM step ({sizes}), time vs torch cuDNN",
-                              median_ratio(timings, "tinygrad_rnn", "torch cuDNN"), TARGET, "x",
-                              format_table(timings, baseline="torch cuDNN"), [note]))
+                              median_ratio(timings, "tinygrad_rnn", "torch cuDNN"), TARGET, "x", table, notes))
+        captured_ratio = median_ratio(timings, "tinygrad_rnn graphed", "torch cuDNN")
+        results.append(Result(f"GPU {config} graphed", "the same step captured (tr.cuda.graphed), vs torch cuDNN",
+                              captured_ratio, TARGET_CAPTURED_M if config == "M" else TARGET_CAPTURED, "x",
+                              "", []))
     return results
+
+
+def check_captured(config: str, device: str, replays: int = 4, tolerance: float = 1e-4, **overrides) -> dict:
+    """Train the framework model of ``config`` with and without capture from the same weights and
+    batches; raise AssertionError unless losses (relative) and final weights (absolute) agree within
+    ``tolerance``. Returns the largest differences."""
+    _, plain = build_pair(config, device, **overrides)
+    _, graphed = build_pair(config, device, **overrides)
+    graphed.capture(warmup=2)
+    for _ in range(3):  # the capture took 3 steps on the first batch
+        plain.train_step(plain.inputs[0], plain.targets[0])
+    plain.batch_index = graphed.batch_index
+    worst_loss = worst_weight = 0.0
+    for i in range(replays):
+        expected, got = plain.step(), graphed.step_graphed()
+        rel = abs(got - expected) / max(abs(expected), 1e-12)
+        worst_loss = max(worst_loss, rel)
+        assert rel <= tolerance, f"gpu {config} replay {i}: captured loss {got} != uncaptured {expected}"
+    theirs = dict(plain.model.named_parameters())
+    for name, p in graphed.model.named_parameters():
+        diff = float(np.abs(p.numpy() - theirs[name].numpy()).max())
+        worst_weight = max(worst_weight, diff)
+        assert diff <= tolerance, f"gpu {config}: captured training changed {name} differently by {diff}"
+    return {"loss_rel": worst_loss, "weight_abs": worst_weight}
+
+
+def where_time_goes(steps, repeats: int = 10) -> str:
+    """Host and device time per step of each implementation (``cupyx.profiler.benchmark``): a step whose
+    host time is at least its device time is paced by launches and Python, not by the GPU's arithmetic."""
+    from cupyx.profiler import benchmark
+
+    parts = []
+    for name, step in steps.items():
+        report = benchmark(step, n_repeat=repeats, n_warmup=2)
+        host, device = float(np.median(report.cpu_times)) * 1e3, float(np.median(report.gpu_times)) * 1e3
+        parts.append(f"{name} host {host:.2f} ms / device {device:.2f} ms")
+    return "where the time goes (cupyx.profiler.benchmark, medians): " + "; ".join(parts)
 
 
 def main(argv=None) -> int:

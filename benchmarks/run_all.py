@@ -6,13 +6,18 @@ Usage, from the repository root (``tinygrad-rnn bench`` runs the same)::
 
 ``all`` runs S, M, L, P, D and overhead, plus gpu when a CUDA GPU is available.
 ``--quick`` runs 1 warm-up and 3 timed rounds (a smoke test; the numbers
-mean little). Every benchmark first checks that the framework computes the
+mean little). NumPy's OpenBLAS kernels are chosen by measurement first
+(``blas_kernels.py``). Every benchmark first checks that the framework computes the
 same losses and weights as its baseline, and stops with an error if not.
 """
 
 from benchmarks.harness import pin_threads
 
 pin_threads()
+
+from benchmarks.blas_kernels import choose_openblas_kernels  # noqa: E402
+
+BLAS_NOTE = choose_openblas_kernels()  # before anything loads NumPy
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
@@ -69,7 +74,7 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
-    notes = []
+    notes = [BLAS_NOTE]
     if "all" in (n.lower() for n in args.names) and "gpu" not in names:
         notes.append("gpu:       skipped (needs a CUDA GPU with CuPy and a CUDA build of torch)")
     return run_and_report(names, lambda name: importlib.import_module(BENCHMARKS[name]).run, quick=args.quick,

@@ -195,3 +195,38 @@ def test_cli_bench_without_a_checkout_says_so(monkeypatch, capsys):
     assert cli.main(["bench", "S"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no benchmarks/ folder" in err[0]
+
+
+def test_captured_char_lstm_trains_like_the_uncaptured_one():
+    """benchmarks.gpu's captured step (tr.cuda.graphed) on the hostless backend, whose capture is emulated."""
+    pytest.importorskip("torch")
+    from benchmarks import gpu
+
+    diffs = gpu.check_captured("M", "hostless", replays=3, tolerance=1e-5, hidden_size=8, batch_size=2, seq_length=4)
+    assert diffs["loss_rel"] <= 1e-5 and diffs["weight_abs"] <= 1e-5
+
+
+def _choose_in_child(**env):
+    import os
+
+    code = ("import os; from benchmarks.blas_kernels import choose_openblas_kernels as c; "
+            "print(c()); print(os.environ.get('OPENBLAS_CORETYPE', ''))")
+    full = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "TINYGRAD_RNN_BENCH_BLAS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(full, **env), cwd=str(REPO_ROOT))
+    note, chosen = out.stdout.splitlines()
+    return note, chosen
+
+
+def test_openblas_kernels_are_chosen_by_measurement_before_numpy_loads():
+    from benchmarks import blas_kernels
+
+    assert "NumPy was already loaded" in blas_kernels.choose_openblas_kernels()  # this process has numpy
+    assert blas_kernels.probe("") > 0
+    note, chosen = _choose_in_child(OPENBLAS_CORETYPE="Haswell")
+    assert note.endswith("(OPENBLAS_CORETYPE set by the caller)") and chosen == "Haswell"
+    note, chosen = _choose_in_child(TINYGRAD_RNN_BENCH_BLAS="default")
+    assert "own choice (TINYGRAD_RNN_BENCH_BLAS=default)" in note and chosen == ""
+    note, chosen = _choose_in_child()
+    assert note.startswith("OpenBLAS kernels: ")
+    assert (chosen == "Haswell") == note.startswith("OpenBLAS kernels: Haswell, faster")

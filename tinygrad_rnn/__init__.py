@@ -22,8 +22,9 @@ Read the core in this order:
 Around them: ``optim/`` (optimizers, ``lr_scheduler``), ``utils/data.py``
 (``Dataset``, ``DataLoader``), ``data/`` (the examples' datasets),
 ``lecture_graphs.py`` (the lecture diagrams behind ``tinygrad-rnn graph``),
-``cli.py``, ``serialization.py`` (``save``/``load``), ``gradcheck.py`` and
-``checks.py`` (argument checks shared by every module).
+``cli.py``, ``serialization.py`` (``save``/``load``), ``gradcheck.py``,
+``checks.py`` (argument checks shared by every module), and ``cuda_graphs.py``
+with ``capture.py`` (``tr.cuda.graphed``: a training step captured as a CUDA graph).
 """
 import warnings
 
