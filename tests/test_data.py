@@ -329,3 +329,14 @@ def test_digits_sequences():
     np.testing.assert_array_equal(again.y_train, y_train)
     with pytest.raises(ValueError, match="load_digits_sequences: test_fraction must be"):
         load_digits_sequences(test_fraction=1.5)
+
+
+def test_tinyshakespeare_ships_with_the_package():
+    import hashlib
+
+    import tinygrad_rnn as tr
+
+    text = tr.data.load_tinyshakespeare()
+    assert len(text) == 1_115_394 and len(set(text)) == 65
+    assert text.startswith("First Citizen:\nBefore we proceed any further, hear me speak.")
+    assert hashlib.sha256(text.encode()).hexdigest() == "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"  # the char-rnn file, unchanged

@@ -12,7 +12,7 @@ from .addition import (ADDITION_CHARS, START_TOKEN, AdditionData, make_addition_
                        split_addition_data)
 from .binary import bits_to_int, int_to_bits, make_binary_addition
 from .digits import DigitsSplit, load_digits_sequences
-from .text import batchify, load_text, split_text, stdlib_corpus, tbptt_batches
+from .text import batchify, load_text, load_tinyshakespeare, split_text, stdlib_corpus, tbptt_batches
 from .timeseries import (Normalizer, load_seattle_temps, make_windows, naive_forecast_mae,
                          split_series)
 from .vocab import CharVocab
@@ -20,7 +20,7 @@ from .vowels import (VOWELS_FEATURES, VOWELS_SPEAKERS, LabelledSequences, load_j
                      read_ts)
 
 __all__ = [
-    "CharVocab", "load_text", "stdlib_corpus", "split_text", "batchify", "tbptt_batches",
+    "CharVocab", "load_text", "load_tinyshakespeare", "stdlib_corpus", "split_text", "batchify", "tbptt_batches",
     "START_TOKEN", "ADDITION_CHARS", "AdditionData", "make_addition_data",
     "split_addition_data",
     "int_to_bits", "bits_to_int", "make_binary_addition",

@@ -2,7 +2,7 @@
 
 Typical use::
 
-    text = stdlib_corpus()
+    text = load_tinyshakespeare()                     # the char-rnn corpus, shipped with the package
     vocab = CharVocab.from_text(text)
     train, val = split_text(vocab.encode(text), val_fraction=0.1)
     batched = batchify(train, batch_size=32)          # (n_steps, 32)
@@ -12,8 +12,10 @@ Typical use::
 
 from __future__ import annotations
 
+import gzip
 import os
 import sysconfig
+from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
@@ -23,7 +25,7 @@ from ..checks import check_fraction, check_int
 from ._checks import check_1d, check_integer_dtype
 from .vocab import CharVocab
 
-__all__ = ["CharVocab", "load_text", "stdlib_corpus", "split_text", "batchify",
+__all__ = ["CharVocab", "load_text", "load_tinyshakespeare", "stdlib_corpus", "split_text", "batchify",
            "tbptt_batches"]
 
 # Directories left out of the stdlib corpus: test suites (lots of odd, generated
@@ -40,6 +42,14 @@ def load_text(path: str | os.PathLike) -> str:
     if not text:
         raise ValueError(f"load_text: file is empty: {path}")
     return text
+
+
+def load_tinyshakespeare() -> str:
+    """The char-rnn corpus: 1,115,394 characters (65 distinct) of Shakespeare's plays, public domain,
+    shipped gzip-compressed with the package (``data/files/README.md`` gives its source). The lectures'
+    corpus, and the default of the character and word examples."""
+    data = (resources.files("tinygrad_rnn.data") / "files" / "tinyshakespeare.txt.gz").read_bytes()
+    return gzip.decompress(data).decode("utf-8")
 
 
 def _stdlib_source_files(stdlib_dir: Path) -> Iterator[Path]:
