@@ -26,11 +26,13 @@ from benchmarks.harness import pin_threads
 
 pin_threads()
 
+from types import SimpleNamespace  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from benchmarks.baselines import CharLSTMTorch  # noqa: E402
 from benchmarks.char_lstm import FrameworkCharLSTM  # noqa: E402
-from benchmarks.common import Result, Settings, cuda_available, median_ratio  # noqa: E402
+from benchmarks.common import Result, Settings, cuda_available, median_ratio, step_both, weight_diff  # noqa: E402
 from benchmarks.harness import compare, format_table  # noqa: E402
 from benchmarks.runner import run_script  # noqa: E402
 
@@ -72,17 +74,11 @@ def check(config: str, device: str = "cuda", steps: int = 3, dtype=np.float32, l
     ref, fw = build_pair(config, device, dtype, **overrides)
     worst_loss = worst_weight = 0.0
     for i in range(steps):
-        expected, got = ref.step(), fw.step()
-        rel = abs(got - expected) / max(abs(expected), 1e-12)
-        worst_loss = max(worst_loss, rel)
-        assert rel <= loss_tolerance, f"gpu {config} step {i} ({dtype}): loss {got} != torch {expected}"
-        if i > 0:
-            continue
-        torch_weights = ref.export_params()
-        for name, p in fw.model.named_parameters():
-            diff = float(np.abs(p.numpy() - torch_weights[name]).max())
-            worst_weight = max(worst_weight, diff)
-            assert diff <= weight_tolerance, f"gpu {config} step {i} ({dtype}): {name} differs from torch by {diff}"
+        label = f"gpu {config} step {i} ({dtype})"
+        worst_loss = max(worst_loss, step_both(ref, fw, label, loss_tolerance))
+        if i == 0:
+            ours = {name: p.numpy() for name, p in fw.model.named_parameters()}
+            worst_weight = weight_diff(label, ours, ref.export_params(), dtype, weight_tolerance)
     return {"loss_rel": worst_loss, "weight_abs": worst_weight}
 
 
@@ -133,17 +129,12 @@ def check_captured(config: str, device: str, replays: int = 4, tolerance: float 
     for _ in range(3):  # the capture took 3 steps on the first batch
         plain.train_step(plain.inputs[0], plain.targets[0])
     plain.batch_index = graphed.batch_index
-    worst_loss = worst_weight = 0.0
-    for i in range(replays):
-        expected, got = plain.step(), graphed.step_graphed()
-        rel = abs(got - expected) / max(abs(expected), 1e-12)
-        worst_loss = max(worst_loss, rel)
-        assert rel <= tolerance, f"gpu {config} replay {i}: captured loss {got} != uncaptured {expected}"
-    theirs = dict(plain.model.named_parameters())
-    for name, p in graphed.model.named_parameters():
-        diff = float(np.abs(p.numpy() - theirs[name].numpy()).max())
-        worst_weight = max(worst_weight, diff)
-        assert diff <= tolerance, f"gpu {config}: captured training changed {name} differently by {diff}"
+    replaying = SimpleNamespace(step=graphed.step_graphed)  # step_both calls .step() on each side
+    worst_loss = max(step_both(plain, replaying, f"gpu {config} replay {i} (captured vs uncaptured)", tolerance)
+                     for i in range(replays))
+    ours = {name: p.numpy() for name, p in graphed.model.named_parameters()}
+    theirs = {name: p.numpy() for name, p in plain.model.named_parameters()}
+    worst_weight = weight_diff(f"gpu {config} captured vs uncaptured", ours, theirs, np.float32, tolerance)
     return {"loss_rel": worst_loss, "weight_abs": worst_weight}
 
 
