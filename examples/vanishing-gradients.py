@@ -2,9 +2,9 @@
 
 Backpropagation through time multiplies the gradient by the recurrent
 Jacobian once per step, dL/dh_{t-1} = W_hh^T diag(f'(a_t)) dL/dh_t, so its
-norm behaves like a power of the recurrent matrix. Three experiments, all with
-the loss L = mean over the batch of sum(h_T) and ||dL/dh_t|| read from
-``h_t.grad`` (``retain_grad()`` on every step's state):
+norm behaves like a power of the recurrent matrix. Experiments 1 to 3 use
+the loss L = mean over the batch of sum(h_T) and read ||dL/dh_t|| (and
+||dL/dc_t||) from ``h_t.grad`` (``retain_grad()`` on every step's state):
 
 1. A tanh RNN whose W_hh is a random matrix scaled to spectral radius 0.5,
    1.0 and 1.5, against an LSTM and a GRU (PyTorch's initialisation, and with
@@ -14,17 +14,29 @@ the loss L = mean over the batch of sum(h_T) and ||dL/dh_t|| read from
    vanishes, but tanh keeps it from exploding. The gated cells carry the
    gradient as far as their gates let them: at PyTorch's initialisation
    (gates near 0.5) it still vanishes, with the gates open it survives.
-2. The lecture's ReLU recurrence h_t = ReLU(W_hh h_{t-1} + W_xh x_t) with a
+2. Why the LSTM's gradient does not vanish: on the same inputs and loss, one
+   LSTM cell with its forget-gate bias b_if + b_hf (rows H..2H of bias_ih +
+   bias_hh) set to 0, +1 and +3, ||dL/dc_t|| beside ||dL/dh_t||; then a GRU
+   whose update-gate bias b_iz + b_hz is set likewise (z near 1 carries h
+   through: h_t = (1 - z_t) n_t + z_t h_{t-1}). The cell state's path is
+   additive, c_t = f_t c_{t-1} + i_t g_t, so dc_t/dc_{t-1} = diag(f_t): no
+   weight matrix and no tanh' on the way, and with f near 1 (bias +3: f ~ 0.95)
+   ||dL/dc_1|| is of the order of ||dL/dc_T||, while at f ~ 0.5 it is ~1e-8 of it;
+   a tanh RNN's dh_t/dh_{t-1} = diag(1 - h_t^2) W_hh instead multiplies by a
+   matrix of norm below 1 at every step. ||dL/dh_t|| of the LSTM reaches back
+   through the cell state too, and the GRU's diag(z_t) term plays the same
+   part as f_t.
+3. The lecture's ReLU recurrence h_t = ReLU(W_hh h_{t-1} + W_xh x_t) with a
    random non-negative W_hh scaled so its largest eigenvalue is 0.8, 1.0, 1.2:
    every unit stays active, so the gradient is exactly (W_hh^T)^(T-t) times the
    last one and grows or shrinks like lambda_max^(T-t).
-3. A ReLU RNN initialised with W_hh = I (the "IRNN") trained with SGD to
+4. A ReLU RNN initialised with W_hh = I (the "IRNN") trained with SGD to
    output the normalised sum of its inputs. Without clipping, one exploding
    gradient (norm ~1e7) throws the weights so far that the loss jumps by
    orders of magnitude (or to inf/NaN, depending on the settings) and the
    network never gets below "predict the mean"; with clip_grad_norm_(1.0)
    the same run, from the same initial weights and batches, trains.
-4. With ``--omega LAMBDA``: Pascanu, Mikolov and Bengio's (2013) regulariser
+5. With ``--omega LAMBDA``: Pascanu, Mikolov and Bengio's (2013) regulariser
 
        Omega = sum_t ( ||dL/dh_{t+1} . dh_{t+1}/dh_t|| / ||dL/dh_{t+1}|| - 1 )^2
 
@@ -43,6 +55,7 @@ import numpy as np
 
 import tinygrad_rnn as tr
 from tinygrad_rnn import examples_support as support
+from tinygrad_rnn.examples_gradients import set_carry_gate_bias, state_gradient_norms
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn.utils import clip_grad_norm_
@@ -50,6 +63,7 @@ from tinygrad_rnn.nn.utils import clip_grad_norm_
 RADII = (0.5, 1.0, 1.5)
 EIGENVALUES = (0.8, 1.0, 1.2)
 GATE_BIAS = 2.0
+CARRY_BIASES = (0.0, 1.0, 3.0)  # experiment 2: b_ih + b_hh of the LSTM's forget gate / the GRU's update gate
 
 
 def build_parser():
@@ -68,16 +82,9 @@ def build_parser():
 
 
 # ------------------------------------------------------------------ measurements
-def gradient_norms(cell, x, is_lstm=False):
-    """Run ``cell`` over x (T, B, I) step by step; return ||dL/dh_t|| for t = 1..T with L = mean_b sum(h_T)."""
-    states, state = [], None
-    for t in range(x.shape[0]):
-        state = cell(x[t], state)
-        h = state[0] if is_lstm else state
-        h.retain_grad()
-        states.append(h)
-    (states[-1].sum() / x.shape[1]).backward()
-    return np.array([float(np.linalg.norm(h.grad.numpy())) for h in states])
+def gradient_norms(cell, x):
+    """||dL/dh_t|| for t = 1..T of ``cell`` run over x (T, B, I), with L = mean_b sum(h_T)."""
+    return state_gradient_norms(cell, x)["h"]
 
 
 def _set(param, array):
@@ -85,9 +92,8 @@ def _set(param, array):
     param.set_(tr.Tensor(np.asarray(array), dtype=param.dtype, device=param.device))
 
 
-def vanilla_and_gated(run, T, H):
+def vanilla_and_gated(run, x, H):
     """Experiment 1: tanh RNN at three spectral radii, LSTM and GRU (default and gates open)."""
-    x = tr.tensor(run.rng.standard_normal((T, 16, 4)).astype(np.float32), device=run.device)
     base = run.rng.standard_normal((H, H))
     base /= np.max(np.abs(np.linalg.eigvals(base)))
     curves = {}
@@ -97,14 +103,28 @@ def vanilla_and_gated(run, T, H):
         curves[f"RNN tanh, radius {radius:g}"] = gradient_norms(cell, x)
     for name, cls, is_lstm in (("LSTM", nn.LSTMCell, True), ("GRU", nn.GRUCell, False)):
         cell = cls(4, H).to(run.device)
-        curves[f"{name}, default init"] = gradient_norms(cell, x, is_lstm)
+        curves[f"{name}, default init"] = gradient_norms(cell, x)
         cell = cls(4, H).to(run.device)
         bias = cell.bias_ih.numpy()
         bias[H:2 * H] += GATE_BIAS  # LSTM rows i, f, g, o: f; GRU rows r, z, n: z
         _set(cell.bias_ih, bias)
         gate = "forget" if is_lstm else "update"
-        curves[f"{name}, {gate} gate bias +{GATE_BIAS:g}"] = gradient_norms(cell, x, is_lstm)
+        curves[f"{name}, {gate} gate bias +{GATE_BIAS:g}"] = gradient_norms(cell, x)
     return curves
+
+
+def carry_paths(run, x, H):
+    """Experiment 2: one LSTM cell and one GRU cell, their carry gate's bias (b_ih + b_hh) set to each of
+    CARRY_BIASES, the other weights kept. Returns {"LSTM": {bias: norms}, "GRU": {bias: norms}} where norms
+    are :func:`state_gradient_norms`'s ||dL/dh_t||, ||dL/dc_t|| (LSTM) and the gate's mean."""
+    results = {}
+    for name, cls in (("LSTM", nn.LSTMCell), ("GRU", nn.GRUCell)):
+        cell = cls(x.shape[2], H).to(run.device)
+        results[name] = {}
+        for bias in CARRY_BIASES:
+            set_carry_gate_bias(cell, bias)
+            results[name][bias] = state_gradient_norms(cell, x)
+    return results
 
 
 def relu_recurrence(run, T, H):
@@ -254,13 +274,68 @@ def _ratio(curve):
     return float(curve[0] / curve[-1])
 
 
-def _print_curves(curves, relu, T):
+def _print_curves(curves, carry, relu, T):
     print(f"\n1. ||dL/dh_t|| for a tanh RNN, LSTM and GRU (T = {T}); ratio = ||dL/dh_1|| / ||dL/dh_T||")
     for name, curve in curves.items():
         print(f"   {name:<34} ||dL/dh_T|| = {curve[-1]:9.3e}   ||dL/dh_1|| = {curve[0]:9.3e}   ratio = {_ratio(curve):9.3e}")
-    print(f"\n2. ReLU recurrence, non-negative random W_hh: the ratio follows lambda_max^(T-1) (T - 1 = {T - 1})")
+    _print_carry(carry, T)
+    print(f"\n3. ReLU recurrence, non-negative random W_hh: the ratio follows lambda_max^(T-1) (T - 1 = {T - 1})")
     for eigenvalue, curve in relu.items():
         print(f"   lambda_max = {eigenvalue:3.1f}: ratio = {_ratio(curve):9.3e}   lambda^(T-1) = {eigenvalue ** (T - 1):9.3e}")
+
+
+def carry_table(paths, T):
+    """Experiment 2's metrics: per cell and bias, the gate's mean, ratio ||dL/d._1|| / ||dL/d._T|| for each
+    state, (mean gate)^(T-1) (what the carry path alone would pass on) and the norms themselves."""
+    table = {}
+    for name, gate, key in (("LSTM", "forget_gate", "lstm_forget_bias"), ("GRU", "update_gate", "gru_update_bias")):
+        table[key] = {}
+        for bias, norms in paths[name].items():
+            row = {f"{gate}_mean": norms["carry_gate"], f"{gate}_power": norms["carry_gate"] ** (T - 1)}
+            for state in ("c", "h"):
+                if norms[state] is not None:
+                    row[f"{state}_ratio_first_last"] = _ratio(norms[state])
+            for state in ("c", "h"):
+                if norms[state] is not None:
+                    row[f"dL_d{state}"] = norms[state].tolist()
+            table[key][f"{bias:g}"] = row
+    return table
+
+
+def _print_carry(table, T):
+    print(f"\n2. The carry paths (T = {T}): one LSTM / GRU cell, the forget / update gate's bias b_ih + b_hh set to "
+          f"{' / '.join(f'{b:g}' for b in CARRY_BIASES)}; ratio = ||dL/d._1|| / ||dL/d._T||")
+    for bias, row in table["lstm_forget_bias"].items():
+        print(f"   LSTM forget bias {bias:>2}: mean f = {row['forget_gate_mean']:.3f}   ratio dL/dc = "
+              f"{row['c_ratio_first_last']:9.3e}   ratio dL/dh = {row['h_ratio_first_last']:9.3e}   "
+              f"f^(T-1) = {row['forget_gate_power']:9.3e}")
+    for bias, row in table["gru_update_bias"].items():
+        print(f"   GRU  update bias {bias:>2}: mean z = {row['update_gate_mean']:.3f}   ratio dL/dh = "
+              f"{row['h_ratio_first_last']:9.3e}   z^(T-1) = {row['update_gate_power']:9.3e}")
+
+
+def plot_carry(table, T, run):
+    """One panel per bias, log scale: the LSTM's ||dL/dc_t|| and ||dL/dh_t|| (top), the GRU's ||dL/dh_t||
+    (bottom), each with the carry gate's path ||dL/d._T|| * (mean gate)^(T-t) dotted."""
+    biases = list(table["lstm_forget_bias"])
+    fig, axes = support.figure(2, len(biases), figsize=(4.2 * len(biases), 7.0), sharey="row", squeeze=False)
+    steps = np.arange(1, T + 1)
+    rows = (("lstm_forget_bias", "LSTM, forget", "forget_gate", "f", ("c", "h")),
+            ("gru_update_bias", "GRU, update", "update_gate", "z", ("h",)))
+    for axes_row, (key, title, gate, symbol, states) in zip(axes, rows):
+        for ax, bias in zip(axes_row, biases):
+            row = table[key][bias]
+            for state, style in zip(states, ("-", "--")):
+                curve = row[f"dL_d{state}"]
+                ax.semilogy(steps, curve, style, lw=1.6, label=rf"$\|\partial L/\partial {state}_t\|$")
+            last = row[f"dL_d{states[0]}"][-1]
+            ax.semilogy(steps, last * row[f"{gate}_mean"] ** (T - steps), "k:", lw=0.9,
+                        label=rf"$\|\partial L/\partial {states[0]}_T\| \, \bar{{{symbol}}}^{{T-t}}$")
+            ax.set_title(f"{title} gate bias {bias}: mean {symbol} = {row[f'{gate}_mean']:.2f}", fontsize=10)
+            ax.set_xlabel("time step t")
+            ax.legend(fontsize=8)
+        axes_row[0].set_ylabel("gradient norm")
+    run.save_figure(fig, "carry_paths.png")
 
 
 def plot_gradients(curves, relu, T, run):
@@ -325,14 +400,17 @@ def main(argv=None) -> dict:
     args = run.args
     T, H = args.seq_len, args.hidden
 
-    curves = vanilla_and_gated(run, T, H)
+    x = tr.tensor(run.rng.standard_normal((T, 16, 4)).astype(np.float32), device=run.device)
+    curves = vanilla_and_gated(run, x, H)
+    carry = carry_table(carry_paths(run, x, H), T)
     relu = relu_recurrence(run, T, H)
-    _print_curves(curves, relu, T)
+    _print_curves(curves, carry, relu, T)
     plot_gradients(curves, relu, T, run)
+    plot_carry(carry, T, run)
     render_graph(run, H)
 
     steps = args.train_steps or (400 if run.quick else 2000)
-    print(f"\n3. IRNN (ReLU, W_hh = I) on the sum task, T = {T}, SGD lr = {args.lr:g}, {steps} steps")
+    print(f"\n4. IRNN (ReLU, W_hh = I) on the sum task, T = {T}, SGD lr = {args.lr:g}, {steps} steps")
     unclipped = train_sum(run, T, H, steps, args.lr, None, "no clipping")
     clipped = train_sum(run, T, H, steps, args.lr, args.max_norm, "clipping")
     if unclipped[2] is not None:
@@ -350,7 +428,7 @@ def main(argv=None) -> dict:
     if args.omega is not None:
         omega_steps = args.omega_steps or (150 if run.quick else 600)
         T4 = min(T, 20) if run.quick else T
-        print(f"\n4. Omega (Pascanu et al. 2013): tanh RNN recalls x_1 after T = {T4} steps, {omega_steps} SGD steps")
+        print(f"\n5. Omega (Pascanu et al. 2013): tanh RNN recalls x_1 after T = {T4} steps, {omega_steps} SGD steps")
         plain = train_recall(run, T4, H, omega_steps, 0.0, args.max_norm, "no Omega")
         regularised = train_recall(run, T4, H, omega_steps, args.omega, args.max_norm, f"Omega x {args.omega:g}")
         for (losses, omegas, ratios), label in ((plain, "without Omega"), (regularised, f"lambda = {args.omega:g}")):
@@ -370,6 +448,7 @@ def main(argv=None) -> dict:
 
     return run.finish({
         **metrics,
+        **carry,
         "ratio_first_last": {name: _ratio(curve) for name, curve in curves.items()},
         "relu_ratio_first_last": {f"{e:g}": _ratio(curve) for e, curve in relu.items()},
         "relu_expected_ratio": {f"{e:g}": e ** (T - 1) for e in EIGENVALUES},
