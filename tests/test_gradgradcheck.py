@@ -53,6 +53,14 @@ def _other(x):
     return "hostless" if x.device == "cpu" else "cpu"
 
 
+def _gru_variant_cells(x, h, w_ih, w_hh, b_ih, b_hh):
+    """One fused step of every lecture GRU variant (input size = hidden size, as MUT1/MUT2 need)."""
+    from tinygrad_rnn.nn.rnn_cells import gru_cell
+
+    variants = ("reset_before", "no_reset", "mgu", "mut1", "mut2", "mut3")
+    return tuple(gru_cell(x, h, w_ih, w_hh, b_ih, b_hh, impl="fused", variant=v) for v in variants)
+
+
 #: name -> (op classes it checks, fn, input shapes or a builder taking the device)
 CASES = {
     "gelu": (["GELUFn"], lambda x: F.gelu(x), [(3, 4)]),
@@ -124,6 +132,7 @@ CASES = {
     "shapes": (["Reshape", "Permute", "GetItem"], lambda x: (x * x).reshape(4, 3).permute(1, 0)[[0, 2, 2]], [(3, 4)]),
     "pack_pad": (["TakeRows", "PutRows"], lambda x: _pack_pad(x * x) * x, [(4, 3, 2)]),
     "scatter_add": (["ScatterAdd"], None, None),  # third order through GetItem: test_third_order_through_indexing
+    "gru_variant_cells": (["GRUVariantCellFn"], _gru_variant_cells, [(2, 2), (2, 2), (6, 2), (6, 2), (6,), (6,)]),
 }
 
 
@@ -203,7 +212,7 @@ def _function_classes():
 
 
 #: whole-sequence fused ops: they refuse double backward by design (as cuDNN's RNNs in PyTorch)
-REFUSING = {"FusedSequence"}
+REFUSING = {"FusedSequence", "GRUVariantSequenceFn"}
 #: ops whose second derivatives are checked in test_higher_order.py (cells and their fused steps)
 ELSEWHERE = {"FusedCell", "RNNCellFn", "LSTMCellFn", "GRUCellFn"}
 
@@ -212,3 +221,13 @@ def test_every_op_is_covered():
     covered = {op for case in CASES.values() for op in case[0]}
     missing = sorted(set(_function_classes()) - covered - REFUSING - ELSEWHERE)
     assert not missing, f"ops without a gradgradcheck case: {missing}"
+
+
+def test_gru_variant_sequence_refuses_double_backward_clearly(device):
+    """The fused whole-sequence GRU variants refuse create_graph with a message naming the way out."""
+    model = tr.nn.GRU(3, 2, num_layers=2, variant="mgu").double().to(device)
+    x = leaf((3, 2, 3), device)
+    out, _ = model(x)
+    message = r"GRU\(variant='mgu'\) layer 1 \(direction 0\) ran as one fused whole-sequence op.*impl=\"composed\""
+    with pytest.raises(RuntimeError, match=message):
+        tr.autograd.grad(out.sum(), x, create_graph=True)

@@ -4,8 +4,8 @@ Every layer here has PyTorch's parameter names and layouts, so a model moves
 by building the twin module with the same hyper-parameters and copying the
 ``state_dict``. Containers (``Sequential``, ``ModuleList``, ``ModuleDict``)
 move with their children. A module with no twin (a custom ``Module``
-subclass, a peephole or coupled LSTM, a PyTorch LSTM with ``proj_size``) is
-refused with an error naming it; for a custom module, build the same module
+subclass, a peephole or coupled LSTM, a GRU of a lecture ``variant``, a
+PyTorch LSTM with ``proj_size``) is refused with an error naming it; for a custom module, build the same module
 on the other side and copy the ``state_dict``.
 """
 from __future__ import annotations
@@ -24,7 +24,17 @@ def _torch(op):
     return torch
 
 
+def _check_gru_variant(m, op):
+    variant = getattr(m, "variant", "pytorch")
+    if variant != "pytorch":
+        raise ValueError(
+            f"{op}: a {type(m).__name__} with variant={variant!r} has no twin in PyTorch's {type(m).__name__} "
+            "(only variant='pytorch' computes PyTorch's equations)"
+        )
+
+
 def _rnn(m, op):
+    _check_gru_variant(m, op)
     if getattr(m, "peephole", False) or getattr(m, "coupled", False):
         raise ValueError(f"{op}: a peephole or coupled {type(m).__name__} has no twin (PyTorch's LSTM has neither)")
     if getattr(m, "proj_size", 0):
@@ -37,6 +47,7 @@ def _rnn(m, op):
 
 
 def _cell(m, op):
+    _check_gru_variant(m, op)
     if getattr(m, "peephole", False) or getattr(m, "coupled", False):
         raise ValueError(f"{op}: a peephole or coupled LSTMCell has no twin (PyTorch's LSTMCell has neither)")
     kwargs = dict(input_size=m.input_size, hidden_size=m.hidden_size, bias=m.bias)

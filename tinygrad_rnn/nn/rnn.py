@@ -41,12 +41,13 @@ from .. import autograd
 from ..checks import check_int, check_probability
 from ..functions import cat, stack
 from ..ops.rnn import GRUSequenceFn, LSTMSequenceFn, RNNSequenceFn
+from ..ops.rnn_gru_variants import GRUVariantSequenceFn
 from . import functional as F
 from .module import Module
 from .utils.rnn import PackedSequence
 from .rnn_cells import (
-    GRUCell, LSTMCell, RNNCell, _check_impl, check_sizes, check_tensor, get_rnn_impl, gru_cell, lstm_cell,
-    rnn_cell, rnn_impl, set_rnn_impl, uniform_parameter, warn_if_used_graph,
+    GRUCell, LSTMCell, RNNCell, _check_impl, check_gru_input_size, check_gru_variant, check_sizes, check_tensor,
+    get_rnn_impl, gru_cell, lstm_cell, rnn_cell, rnn_impl, set_rnn_impl, uniform_parameter, warn_if_used_graph,
 )
 
 
@@ -411,24 +412,44 @@ class GRU(RNNBase):
         h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}
 
     ``GRU(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-    bidirectional=False, impl=None)``; ``forward(input, h_0=None) -> (output, h_n)``.
+    bidirectional=False, variant="pytorch", impl=None)``; ``forward(input, h_0=None) -> (output, h_n)``.
+
+    ``variant`` selects a lecture GRU ("reset_before", "no_reset", "mgu", "mut1", "mut2", "mut3"),
+    with the equations and row use on :class:`~tinygrad_rnn.nn.GRUCell`, in every layer and
+    direction (same parameters; such a model is not PyTorch's GRU and cannot be loaded into it).
+    The fused implementation runs them as ``GRUVariantSequenceFn``. MUT1 and MUT2 add each layer's
+    input to a gate, so every layer's input size must equal ``hidden_size`` (no bidirectional
+    stacks for them).
     """
 
     gate_count = 3
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, impl=None):
+                 bidirectional=False, variant="pytorch", impl=None):
+        check_gru_variant("GRU", variant)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, impl)
+        check_gru_input_size("GRU", variant, input_size, hidden_size)
+        if num_layers > 1 and self.bidirectional:
+            check_gru_input_size("GRU", variant, 2 * hidden_size, hidden_size,
+                                 "the input size of every layer (bidirectional=True: layers above the first read "
+                                 "2 * hidden_size features)")
+        self.variant = variant
         self._make_parameters()
 
     def _sequence(self, x, states, weights, layer, direction, batch_sizes=None):
-        return GRUSequenceFn.apply(
-            x, states[0], *weights, bias=self.bias, layer=layer, direction=direction, batch_sizes=batch_sizes
+        op = GRUSequenceFn if self.variant == "pytorch" else GRUVariantSequenceFn
+        options = {} if self.variant == "pytorch" else {"variant": self.variant}
+        return op.apply(
+            x, states[0], *weights, bias=self.bias, layer=layer, direction=direction, batch_sizes=batch_sizes,
+            **options,
         )
 
     def _step(self, x_t, states, weights, impl):
         w_ih, w_hh, *biases = weights
-        return [gru_cell(x_t, states[0], w_ih, w_hh, *biases, impl=impl)]
+        return [gru_cell(x_t, states[0], w_ih, w_hh, *biases, impl=impl, variant=self.variant)]
+
+    def extra_repr(self):
+        return super().extra_repr() + (f", variant={self.variant!r}" if self.variant != "pytorch" else "")
 
 
 __all__ = [

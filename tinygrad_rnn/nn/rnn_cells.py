@@ -31,7 +31,10 @@ from ..checks import check_int
 from ..backends import get_backend
 from ..tensor import Tensor, float32
 from ..ops.rnn import GRUCellFn, LSTMCellFn, RNNCellFn
-from ..ops.rnn_composed import _named, gru_cell_composed, lstm_cell_composed, rnn_cell_composed  # noqa: F401
+from ..ops.rnn_composed import (  # noqa: F401
+    _named, check_gru_input_size, check_gru_variant, gru_cell_composed, lstm_cell_composed, rnn_cell_composed,
+)
+from ..ops.rnn_gru_variants import GRUVariantCellFn
 from .module import Module, Parameter
 
 #: the implementations a sequence layer accepts (a cell treats "fused_step" as "fused")
@@ -117,11 +120,17 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_ch=None, coupled=Fals
     return _named(h, "h"), _named(c, "c")
 
 
-def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, impl="fused"):
-    """One GRU step on batched tensors, composed or as one fused op; returns h'."""
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, impl="fused", variant="pytorch"):
+    """One GRU step on batched tensors, composed or as one fused op; returns h'.
+
+    ``variant`` picks the equations (those on :class:`GRUCell`); PyTorch's GRU by default."""
+    check_gru_variant("gru_cell", variant)
     if impl == "composed":
-        return gru_cell_composed(x, h, w_ih, w_hh, b_ih, b_hh)
-    return _named(GRUCellFn.apply(x, h, w_ih, w_hh, *_extras(b_ih, b_hh), bias=b_ih is not None), "h")
+        return gru_cell_composed(x, h, w_ih, w_hh, b_ih, b_hh, variant)
+    extras = _extras(b_ih, b_hh)
+    if variant == "pytorch":
+        return _named(GRUCellFn.apply(x, h, w_ih, w_hh, *extras, bias=b_ih is not None), "h")
+    return _named(GRUVariantCellFn.apply(x, h, w_ih, w_hh, *extras, bias=b_ih is not None, variant=variant), "h")
 
 
 # --------------------------------------------------------------------------- checks shared with the layers
@@ -311,18 +320,64 @@ class GRUCell(_CellBase):
         n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
         h' = (1 − z) ⊙ n + z ⊙ h
 
-    ``GRUCell(input_size, hidden_size, bias=True, impl=None)``.
+    ``GRUCell(input_size, hidden_size, bias=True, variant="pytorch", impl=None)``.
     ``forward(input (B, I) or (I,), hx (B, H) or (H,) = zeros) -> h'``.
     Parameters: ``weight_ih (3H, I)``, ``weight_hh (3H, H)``, ``bias_ih``, ``bias_hh (3H,)``.
+
+    ``variant`` selects a GRU from the lectures instead of PyTorch's (none has a
+    twin in PyTorch's GRU: ``to_torch`` and ONNX export refuse them). Every
+    variant keeps the layout above — same names, shapes and initialisation —
+    with its gates in the r, z, n row blocks as listed; each gate adds its rows
+    of both biases (b = b_ih + b_hh); rows a variant does not use (marked
+    unused) always get zero gradients. Below W_* x are rows of ``weight_ih``,
+    U_* h rows of ``weight_hh``:
+
+    * ``"reset_before"`` (the slides' GRU: the reset gate acts on h before the
+      product): r, z as above; n = tanh(W_n x + U_n (r ⊙ h) + b_n);
+      h' = (1 − z) ⊙ n + z ⊙ h (PyTorch's convention: z keeps the old state).
+      All rows used.
+    * ``"no_reset"`` (the slides' GRU without a reset gate): z as above;
+      n = tanh(W_n x + U_n h + b_n); h' = (1 − z) ⊙ n + z ⊙ h. r rows unused.
+    * ``"mgu"`` (minimal gated unit, Zhou et al. 2016): f = σ(W_f x + U_f h + b_f)
+      in the r rows; n = tanh(W_n x + U_n (f ⊙ h) + b_n); h' = (1 − f) ⊙ h + f ⊙ n.
+      z rows unused.
+    * ``"mut1"``, ``"mut2"``, ``"mut3"`` (Jozefowicz, Zaremba & Sutskever 2015,
+      as the paper writes them, with h' = n ⊙ z + h ⊙ (1 − z): here z keeps
+      the *new* state, the opposite of PyTorch's z):
+
+      - MUT1: z = σ(W_z x + b_z); r = σ(W_r x + U_r h + b_r);
+        n = tanh(U_n (r ⊙ h) + tanh(x) + b_n). Unused: the z rows of
+        ``weight_hh`` and the n rows of ``weight_ih``.
+      - MUT2: z = σ(W_z x + U_z h + b_z); r = σ(x + U_r h + b_r);
+        n = tanh(U_n (r ⊙ h) + W_n x + b_n). Unused: the r rows of ``weight_ih``.
+      - MUT3: z = σ(W_z x + U_z tanh(h) + b_z); r = σ(W_r x + U_r h + b_r);
+        n = tanh(U_n (r ⊙ h) + W_n x + b_n). All rows used.
+
+      MUT1 and MUT2 add x itself, so they need ``input_size == hidden_size``.
+
+    The composed cell names its gates ``r``, ``z``, ``f``, ``n``, ``h`` as above;
+    the fused one runs :class:`~tinygrad_rnn.ops.rnn_gru_variants.GRUVariantCellFn`.
     """
 
     gate_count = 3
 
+    def __init__(self, input_size, hidden_size, bias=True, variant="pytorch", impl=None):
+        check_gru_variant("GRUCell", variant)
+        super().__init__(input_size, hidden_size, bias, impl)
+        check_gru_input_size("GRUCell", variant, input_size, hidden_size)
+        self.variant = variant
+
     def forward(self, input, hx=None):
         x, unbatched = self._input(input)
         h = self._state(hx, "hx", x.shape[0], unbatched, x)
-        out = gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self._impl(x.shape[0]))
+        out = gru_cell(
+            x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self._impl(x.shape[0]), self.variant
+        )
         return out[0] if unbatched else out
+
+    def extra_repr(self):
+        text = super().extra_repr()
+        return text + (f", variant={self.variant!r}" if self.variant != "pytorch" else "")
 
 
 __all__ = [

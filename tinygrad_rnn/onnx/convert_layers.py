@@ -8,13 +8,15 @@ and are rearranged by nodes (ONNX Runtime folds them when it loads the model):
 PyTorch's gate blocks are reordered to ONNX's — LSTM i, f, g, o → i, o, f, c;
 GRU r, z, n → z, r, h (with ``linear_before_reset=1``, PyTorch's GRU) — each
 weight gets a leading direction axis, and the biases are concatenated
-``[W_b, R_b]``.
+``[W_b, R_b]``. Of the lecture GRU variants (``GRU(variant=...)``),
+``"reset_before"`` is ONNX's GRU with ``linear_before_reset=0``; the others have
+no ONNX GRU node and their fused ops are refused with an error naming the variant.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ops import layers, rnn
+from ..ops import layers, rnn, rnn_gru_variants
 from .graph import ExportError
 
 _ORDER = {"RNN": [0], "LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}
@@ -135,9 +137,32 @@ def _gru_cell(graph, fn, ins):
     return _one_step(graph, fn, "GRU", ins, 1, linear_before_reset=1)
 
 
+def _check_gru_variant(fn, where):
+    if fn.variant != "reset_before":
+        raise ExportError(
+            f"onnx.export: a {where} with variant={fn.variant!r} has no twin in PyTorch's GRU, nor an ONNX GRU node "
+            "(only 'pytorch' and 'reset_before' have one); build the module with impl=\"composed\" to export its "
+            "equations as elementary ONNX ops"
+        )
+
+
+def _gru_variant_sequence(graph, fn, ins):
+    _check_gru_variant(fn, f"GRU layer {fn.layer}")
+    _check_padded(fn, "GRU")
+    hidden = fn.in_meta[3][0][1]
+    y, finals = _recurrent(graph, "GRU", ins[0], [ins[1]], ins[2:], hidden, fn.reverse, linear_before_reset=0)
+    return [y] + finals
+
+
+def _gru_variant_cell(graph, fn, ins):
+    _check_gru_variant(fn, "fused GRU step")
+    return _one_step(graph, fn, "GRU", ins, 1, linear_before_reset=0)
+
+
 LAYERS = {
     layers.LinearFn: _linear, layers.EmbeddingFn: _embedding, layers.LayerNormFn: _layer_norm,
     layers.DropoutFn: _dropout,
     rnn.RNNSequenceFn: _rnn_sequence, rnn.LSTMSequenceFn: _lstm_sequence, rnn.GRUSequenceFn: _gru_sequence,
     rnn.RNNCellFn: _rnn_cell, rnn.LSTMCellFn: _lstm_cell, rnn.GRUCellFn: _gru_cell,
+    rnn_gru_variants.GRUVariantSequenceFn: _gru_variant_sequence, rnn_gru_variants.GRUVariantCellFn: _gru_variant_cell,
 }

@@ -10,7 +10,8 @@ The fused ops the layers use: ``layers`` (linear, embedding, dropout, layer norm
 (GELU, SiLU, leaky ReLU, erf), ``norms`` (vector norms, cosine similarity), ``padding``, ``losses``,
 ``packing`` (the row moves of packing and padding sequences), and ``rnn`` (whole RNN/LSTM/GRU
 sequences and single steps; ``rnn_packed`` runs them on packed batches; ``rnn_composed`` holds the
-cell equations as primitive ops, which the fused cells differentiate for a second-order backward).
+cell equations as primitive ops, which the fused cells differentiate for a second-order backward;
+``rnn_gru_variants`` fuses the lecture GRU variants, ``nn.GRU(variant=...)``).
 
 Each backward is written once and also runs on Tensors for ``create_graph=True``
 (``autograd/graph_mode.py``).

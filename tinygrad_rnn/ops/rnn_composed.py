@@ -3,6 +3,8 @@
 ``rnn_cell_composed``, ``lstm_cell_composed`` and ``gru_cell_composed`` are
 the cell equations (PyTorch's gate order) as Tensor ops: the ``"composed"``
 implementation of the recurrent modules, whose graph shows every gate.
+``gru_cell_composed`` also writes the lecture GRU variants (``variant=``, the
+equations on ``nn.GRUCell``); ``rnn_gru_variants.py`` fuses them.
 
 A fused cell op (``RNNCellFn``, ``LSTMCellFn``, ``GRUCellFn`` in ``rnn.py``)
 has a hand-written first-order backward on arrays. For a ``create_graph``
@@ -57,9 +59,98 @@ def lstm_cell_composed(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, w_ch=None, cou
     return _named(o * c_new.tanh(), "h"), c_new
 
 
-def gru_cell_composed(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
-    """One GRU step from primitive ops (equations on ``nn.GRUCell``); returns h'."""
+#: the GRU variants (equations and row use on ``nn.GRUCell``); "pytorch" is PyTorch's GRU
+GRU_VARIANTS = ("pytorch", "reset_before", "no_reset", "mgu", "mut1", "mut2", "mut3")
+#: the variants that add the input x itself to a pre-activation: they need input size == hidden size
+GRU_VARIANTS_ADDING_X = ("mut1", "mut2")
+
+
+def check_gru_variant(where, variant):
+    """``variant`` if it is one of :data:`GRU_VARIANTS`, else a ValueError listing them."""
+    if not isinstance(variant, str) or variant not in GRU_VARIANTS:
+        choices = ", ".join(repr(v) for v in GRU_VARIANTS)
+        raise ValueError(f"{where}: variant must be one of {choices}, got {variant!r}")
+    return variant
+
+
+def check_gru_input_size(where, variant, input_size, hidden_size, what="input_size"):
+    """MUT1 and MUT2 add x itself to a hidden-size pre-activation: refuse any other input size."""
+    if variant in GRU_VARIANTS_ADDING_X and input_size != hidden_size:
+        raise ValueError(
+            f"{where}: variant={variant!r} adds the input x itself to a gate's pre-activation, so it needs "
+            f"{what} == hidden_size, got {what}={input_size} and hidden_size={hidden_size}"
+        )
+
+
+def _block(t, first, last, H):
+    """Rows ``first*H .. last*H`` of a stacked gate weight or bias (None stays None)."""
+    return None if t is None else t[first * H : last * H]
+
+
+def _gru_reset_before(x, h, w_ih, w_hh, b_ih, b_hh, H):
+    gi = _linear(x, w_ih, b_ih)
+    gh = _linear(h, w_hh[: 2 * H], _block(b_hh, 0, 2, H))
+    r = _named((gi[:, :H] + gh[:, :H]).sigmoid(), "r")
+    z = _named((gi[:, H : 2 * H] + gh[:, H:]).sigmoid(), "z")
+    n = _named((gi[:, 2 * H :] + _linear(r * h, w_hh[2 * H :], _block(b_hh, 2, 3, H))).tanh(), "n")
+    return _named((1 - z) * n + z * h, "h")
+
+
+def _gru_no_reset(x, h, w_ih, w_hh, b_ih, b_hh, H):
+    pre = _linear(x, w_ih[H:], _block(b_ih, 1, 3, H)) + _linear(h, w_hh[H:], _block(b_hh, 1, 3, H))
+    z = _named(pre[:, :H].sigmoid(), "z")
+    n = _named(pre[:, H:].tanh(), "n")
+    return _named((1 - z) * n + z * h, "h")
+
+
+def _gru_mgu(x, h, w_ih, w_hh, b_ih, b_hh, H):
+    gi = _linear(x, w_ih, b_ih)
+    f = _named((gi[:, :H] + _linear(h, w_hh[:H], _block(b_hh, 0, 1, H))).sigmoid(), "f")
+    n = _named((gi[:, 2 * H :] + _linear(f * h, w_hh[2 * H :], _block(b_hh, 2, 3, H))).tanh(), "n")
+    return _named((1 - f) * h + f * n, "h")
+
+
+def _gru_mut1(x, h, w_ih, w_hh, b_ih, b_hh, H):
+    gi = _linear(x, w_ih[: 2 * H], _block(b_ih, 0, 2, H))
+    z_pre = gi[:, H:] if b_hh is None else gi[:, H:] + b_hh[H : 2 * H]
+    z = _named(z_pre.sigmoid(), "z")
+    r = _named((gi[:, :H] + _linear(h, w_hh[:H], _block(b_hh, 0, 1, H))).sigmoid(), "r")
+    n_pre = _linear(r * h, w_hh[2 * H :], _block(b_hh, 2, 3, H)) + x.tanh()
+    n = _named((n_pre if b_ih is None else n_pre + b_ih[2 * H :]).tanh(), "n")
+    return _named(n * z + h * (1 - z), "h")
+
+
+def _gru_mut2(x, h, w_ih, w_hh, b_ih, b_hh, H):
+    gi = _linear(x, w_ih[H:], _block(b_ih, 1, 3, H))
+    gh = _linear(h, w_hh[: 2 * H], _block(b_hh, 0, 2, H))
+    z = _named((gi[:, :H] + gh[:, H:]).sigmoid(), "z")
+    r_pre = x + gh[:, :H]
+    r = _named((r_pre if b_ih is None else r_pre + b_ih[:H]).sigmoid(), "r")
+    n = _named((gi[:, H:] + _linear(r * h, w_hh[2 * H :], _block(b_hh, 2, 3, H))).tanh(), "n")
+    return _named(n * z + h * (1 - z), "h")
+
+
+def _gru_mut3(x, h, w_ih, w_hh, b_ih, b_hh, H):
+    gi = _linear(x, w_ih, b_ih)
+    z = _named((gi[:, H : 2 * H] + _linear(h.tanh(), w_hh[H : 2 * H], _block(b_hh, 1, 2, H))).sigmoid(), "z")
+    r = _named((gi[:, :H] + _linear(h, w_hh[:H], _block(b_hh, 0, 1, H))).sigmoid(), "r")
+    n = _named((gi[:, 2 * H :] + _linear(r * h, w_hh[2 * H :], _block(b_hh, 2, 3, H))).tanh(), "n")
+    return _named(n * z + h * (1 - z), "h")
+
+
+_GRU_VARIANT_CELLS = {
+    "reset_before": _gru_reset_before, "no_reset": _gru_no_reset, "mgu": _gru_mgu,
+    "mut1": _gru_mut1, "mut2": _gru_mut2, "mut3": _gru_mut3,
+}
+
+
+def gru_cell_composed(x, h, w_ih, w_hh, b_ih=None, b_hh=None, variant="pytorch"):
+    """One GRU step from primitive ops (equations of every ``variant`` on ``nn.GRUCell``); returns h'."""
     H = h.shape[-1]
+    if variant != "pytorch":
+        check_gru_variant("gru_cell", variant)
+        check_gru_input_size("gru_cell", variant, x.shape[-1], H, "the input's size")
+        return _GRU_VARIANT_CELLS[variant](x, h, w_ih, w_hh, b_ih, b_hh, H)
     gi = _linear(x, w_ih, b_ih)
     gh = _linear(h, w_hh, b_hh)
     r = _named((gi[:, :H] + gh[:, :H]).sigmoid(), "r")
