@@ -294,7 +294,7 @@ def test_graph_draws_a_variant_step_without_pytorchs_gates():
 
     out, _ = nn.GRU(3, 4, variant="mgu")(tr.randn(3, 2, 3))
     source = draw_graph(out.sum(), expand_fused=True).source
-    assert source.count("label=<gru_mgu") == 3
+    assert source.count("label=<GRUCell(mgu)>") == 3
     assert "n = tanh(·)" not in source and "r = σ(·)" not in source
 
 

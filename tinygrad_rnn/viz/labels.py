@@ -15,6 +15,7 @@ import numpy as np
 _HIDDEN = re.compile(r"^h(\d+|_\w+|n|x)?$")
 _CELL = re.compile(r"^c(\d+|_\w+|n|x)?$")
 CELL_CLASSES = {"rnn_tanh": "RNNCell", "rnn_relu": "RNNCell", "lstm": "LSTMCell", "gru": "GRUCell"}
+CELL_CLASSES.update({f"gru_{v}": f"GRUCell({v})" for v in ("reset_before", "no_reset", "mgu", "mut1", "mut2", "mut3")})
 
 
 def state_role(name):
