@@ -17,10 +17,25 @@ characters, "535+61" 6): the encoder reads them *packed*
 each question's state at its own last character; the keys come back padded
 (``pad_packed_sequence``) and a mask made from the lengths keeps the
 attention off the padding. During training the decoder is fed the true
-previous character with probability ``--teacher-forcing`` and its own guess
-otherwise; evaluation always decodes greedily from its own guesses and counts
-a sum as right only if every character is (exact match), on sums whose
-operand pairs never appeared in training.
+previous character with probability ``--teacher-forcing`` and its own
+(greedy) guess otherwise, a coin flipped per sum and character; with
+``--scheduled-sampling`` that probability falls linearly over the training
+steps from ``--teacher-forcing`` (default 1) at the first step to
+``--teacher-forcing-floor`` (default 0) at the last, the linear decay of
+Bengio et al. (2015). Evaluation decodes greedily from the decoder's own
+guesses (an answer ends at its first space, the end token) and counts a sum
+as right only if every character is (exact match), on sums whose operand
+pairs never appeared in training; ``--beam K`` also decodes with a beam of K
+hypotheses (``tr.nn.utils.beam_search``, ranked by probability: length
+penalty 0 unless ``--length-penalty``) and reports both.
+
+Exposure bias: a decoder trained only on true previous characters never sees
+its own mistakes in training. metrics.json holds its per-character accuracy
+when it reads the true previous characters (``teacher_forced_token_accuracy``)
+and when it reads its own guesses (``free_running_token_accuracy``; the exact
+match above is free-running too), overall and per answer position. (A
+teacher-forced exact match would say nothing new: a decoder right at every
+step under teacher forcing writes the same answer free-running.)
 
 ``--reverse`` (on by default) feeds the question backwards, as Sutskever et
 al. (2014) did with sentences. Here it matters for a reason of its own:
@@ -50,7 +65,7 @@ from tinygrad_rnn import examples_parallel as parallel
 from tinygrad_rnn import examples_support as support
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.data import make_addition_data, split_addition_data
-from tinygrad_rnn.nn.utils import clip_grad_norm_
+from tinygrad_rnn.nn.utils import beam_search, clip_grad_norm_
 from tinygrad_rnn.nn.utils.rnn import lengths_to_padding_mask, pack_padded_sequence, pad_packed_sequence
 
 
@@ -74,7 +89,17 @@ def build_parser():
     parser.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=True,
                         help="feed the question to the encoder backwards (default: on; --no-reverse to turn off)")
     parser.add_argument("--teacher-forcing", type=_ratio, default=1.0,
-                        help="probability of feeding the true previous character in training (default 1.0)")
+                        help="probability of feeding the true previous character in training (default 1.0); "
+                             "with --scheduled-sampling, the probability at the first step")
+    parser.add_argument("--scheduled-sampling", action="store_true",
+                        help="lower the teacher forcing probability linearly over training, from --teacher-forcing "
+                             "to --teacher-forcing-floor (Bengio et al. 2015)")
+    parser.add_argument("--teacher-forcing-floor", type=_ratio, default=None,
+                        help="the probability at the last step with --scheduled-sampling (default 0)")
+    parser.add_argument("--beam", type=support.positive_int, default=None,
+                        help="also decode the held-out sums with a beam search of this width (default: greedy only)")
+    parser.add_argument("--length-penalty", type=float, default=0.0,
+                        help="beam search ranking: log-probability / length ** this (default 0: probability alone)")
     parser.add_argument("--digits", type=support.positive_int, default=None,
                         help="most digits per operand (default 3, --quick 2)")
     parser.add_argument("--examples", type=support.positive_int, default=None,
@@ -175,9 +200,30 @@ def decode(model, question, lengths, first_input, steps, device, targets=None, t
     return logits, np.stack(guesses, axis=1), attention
 
 
+def teacher_forcing_schedule(start, floor, total_steps):
+    """The probability of feeding the true previous character at each training step: falling linearly from
+    ``start`` to ``floor`` (scheduled sampling); constant when ``floor`` is None."""
+    if floor is None:
+        return np.full(total_steps, start)
+    return np.linspace(start, floor, total_steps) if total_steps > 1 else np.array([start])
+
+
+def end_id(data):
+    """The id of the space that ends (and pads) every answer: the decoders' end token."""
+    return int(data.vocab.encode(" ")[0])
+
+
+def stop_at_end(guesses, end):
+    """``guesses`` (n, steps) with everything after each row's first end token replaced by the end token: an
+    answer ends there, as in the beam search (so a beam of width 1 decodes exactly as greedy decoding)."""
+    ended = np.cumsum(guesses == end, axis=1) > 0
+    return np.where(ended, end, guesses)
+
+
 @tr.no_grad()
 def evaluate(model, data, device, batch_size=1000):
-    """(exact-match accuracy, per-character accuracy, guesses, attention) with greedy decoding."""
+    """(exact-match accuracy, per-character accuracy, guesses, attention) with greedy decoding, each answer
+    ending at its first space."""
     model.eval()
     guesses, attention = [], []
     question, lengths = packed_questions(data)
@@ -188,10 +234,51 @@ def evaluate(model, data, device, batch_size=1000):
         if weights is not None:
             attention.append(weights)
     model.train()
-    guesses = np.concatenate(guesses)
+    guesses = stop_at_end(np.concatenate(guesses), end_id(data))
     correct = guesses == data.y
     return (float(correct.all(axis=1).mean()), float(correct.mean()), guesses,
             np.concatenate(attention) if attention else None)
+
+
+@tr.no_grad()
+def teacher_forced_accuracy(model, data, device, batch_size=1000):
+    """Per-character accuracy, overall and per answer position, when the decoder reads the true previous
+    characters (as in training with full teacher forcing) instead of its own guesses."""
+    model.eval()
+    question, lengths = packed_questions(data)
+    guesses = np.concatenate([
+        decode(model, question[lo:lo + batch_size], lengths[lo:lo + batch_size], data.start_id, data.y.shape[1],
+               device, targets=data.y[lo:lo + batch_size])[1]
+        for lo in range(0, len(data), batch_size)])
+    model.train()
+    correct = guesses == data.y
+    return float(correct.mean()), correct.mean(axis=0).tolist()
+
+
+@tr.no_grad()
+def beam_decode(model, data, device, beam_size, length_penalty=0.0, batch_size=500):
+    """The best answer of a beam search of width ``beam_size`` for every sum (n, steps): the space that pads
+    the answers is the end token, so a finished answer comes back padded as in ``data.y``."""
+    model.eval()
+    question, lengths = packed_questions(data)
+    steps, end = data.y.shape[1], end_id(data)
+    answers = np.full(data.y.shape, end, dtype=np.int64)
+    for lo in range(0, len(data), batch_size):
+        q, n = question[lo:lo + batch_size], lengths[lo:lo + batch_size]
+        keys, state = model.encode(tr.tensor(q, device=device), n)
+        mask = ~lengths_to_padding_mask(n, max_len=q.shape[1], device=device)
+        rows = np.repeat(np.arange(len(q)), beam_size)  # the search's row b * beam_size + k belongs to sum b
+        keys, mask = keys[rows], mask[rows]
+
+        def step(previous, state):
+            logits, state, _ = model.step(previous, state, keys, mask)
+            return F.log_softmax(logits, dim=-1), state
+
+        best = beam_search(step, state, data.start_id, end, beam_size, steps, length_penalty)
+        sequences = best.sequences.numpy()[:, 0]
+        answers[lo:lo + len(q), :sequences.shape[1]] = sequences
+    model.train()
+    return answers
 
 
 def plot_attention(run, data, guesses, attention, count=4):
@@ -219,6 +306,14 @@ def main(argv=None) -> dict:
     hidden = args.hidden or (64 if quick else 128)
     epochs = args.epochs or (8 if quick else 30)
     lr = args.lr or (1e-2 if quick else 3e-3)
+    floor = None
+    if args.scheduled_sampling:
+        floor = 0.0 if args.teacher_forcing_floor is None else args.teacher_forcing_floor
+        if floor > args.teacher_forcing:
+            run.error(f"--teacher-forcing-floor ({floor}) must not exceed --teacher-forcing "
+                      f"({args.teacher_forcing}): scheduled sampling lowers the probability from one to the other")
+    elif args.teacher_forcing_floor is not None:
+        run.error("--teacher-forcing-floor only applies with --scheduled-sampling")
     if not 0 < args.test_fraction < 1:
         raise SystemExit(f"seq2seq-addition: --test-fraction must be in (0, 1), got {args.test_fraction}")
     try:
@@ -239,7 +334,8 @@ def main(argv=None) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     batch_size = dp.global_batch(args.batch_size)
     batches = math.ceil(len(train) / batch_size)
-    losses, test_curve = [], []
+    losses, test_curve, forced_curve = [], [], []
+    forcing = teacher_forcing_schedule(args.teacher_forcing, floor, epochs * batches)
     train_question, train_lengths = packed_questions(train)
     bar = run.progress(range(epochs * batches), desc="train")
     graph_done = False
@@ -251,7 +347,7 @@ def main(argv=None) -> dict:
         mine = dp.shard(rows)
         targets = train.y[mine]
         logits, _, _ = decode(model, train_question[mine], train_lengths[mine], train.start_id, steps, device,
-                              targets=targets, teacher_forcing=args.teacher_forcing, rng=run.rng)
+                              targets=targets, teacher_forcing=float(forcing[step]), rng=run.rng)
         total = F.cross_entropy(tr.stack(logits, dim=1).reshape(-1, V), tr.tensor(targets.reshape(-1), device=device),
                                 reduction="sum")
         loss = dp.mean(total, len(rows) * steps)  # the mean over the whole batch, whatever this process's share
@@ -267,13 +363,28 @@ def main(argv=None) -> dict:
         if b == batches - 1:
             exact, per_char, _, _ = evaluate(model, test, device)
             test_curve.append(exact)
+            forced_curve.append(teacher_forced_accuracy(model, test, device)[0])
             bar.write(f"epoch {epoch + 1}: loss {np.mean(losses[-batches:]):.4f}, "
-                      f"held-out exact match {exact:.2%}, per character {per_char:.2%}")
+                      f"held-out exact match {exact:.2%}, per character {per_char:.2%} "
+                      f"(teacher-forced {forced_curve[-1]:.2%}), teacher forcing {forcing[step]:.2f}")
             scheduler.step()
     dp.finish()
 
     exact, per_char, guesses, attention = evaluate(model, test, device)
     train_exact, _, _, _ = evaluate(model, train.subset(slice(0, min(len(train), 5000))), device)
+    forced_accuracy, forced_by_position = teacher_forced_accuracy(model, test, device)
+    free_by_position = (guesses == test.y).mean(axis=0).tolist()
+    print(f"exposure bias: per-character accuracy {forced_accuracy:.2%} reading the true previous characters, "
+          f"{per_char:.2%} reading its own guesses (exact match {exact:.2%})")
+    beam = {}
+    if args.beam is not None:
+        beam_answers = beam_decode(model, test, device, args.beam, args.length_penalty)
+        beam_correct = beam_answers == test.y
+        beam = {"beam_size": args.beam, "length_penalty": args.length_penalty,
+                "beam_exact_match": float(beam_correct.all(axis=1).mean()),
+                "beam_per_char_accuracy": float(beam_correct.mean())}
+        print(f"held-out exact match: greedy {exact:.2%}, beam search (width {args.beam}) "
+              f"{beam['beam_exact_match']:.2%}")
     examples = [f"{test.questions[i].strip()} = {test.vocab.decode(guesses[i]).strip()} "
                 f"({'ok' if (guesses[i] == test.y[i]).all() else 'expected ' + test.answers[i].strip()})"
                 for i in range(min(8, len(test)))]
@@ -285,11 +396,13 @@ def main(argv=None) -> dict:
     ax_loss.set_ylabel("cross-entropy (nats/char)")
     ax_loss.set_yscale("log")
     ax_loss.set_title("training loss")
-    ax_acc.plot(range(1, len(test_curve) + 1), test_curve, "o-")
+    ax_acc.plot(range(1, len(test_curve) + 1), test_curve, "o-", label="exact match, greedy (free-running)")
+    ax_acc.plot(range(1, len(forced_curve) + 1), forced_curve, "s--", label="per character, teacher-forced")
     ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("held-out exact match")
+    ax_acc.set_ylabel("held-out accuracy")
     ax_acc.set_ylim(0, 1)
-    ax_acc.set_title("greedy decoding on unseen sums")
+    ax_acc.legend(loc="lower right", fontsize=8)
+    ax_acc.set_title("unseen sums")
     run.save_figure(fig, "training.png")
     if attention is not None:
         plot_attention(run, test, guesses, attention)
@@ -303,6 +416,13 @@ def main(argv=None) -> dict:
     return run.finish({
         "exact_match": exact,
         "per_char_accuracy": per_char,
+        **beam,
+        "teacher_forced_token_accuracy": forced_accuracy,
+        "free_running_token_accuracy": per_char,
+        "exposure_bias_gap": forced_accuracy - per_char,
+        "teacher_forced_accuracy_by_position": forced_by_position,
+        "free_running_accuracy_by_position": free_by_position,
+        "teacher_forced_curve": forced_curve,
         "train_exact_match": train_exact,
         "chance_per_char": 1.0 / V,
         "test_curve": test_curve,
@@ -314,6 +434,8 @@ def main(argv=None) -> dict:
         "reverse": args.reverse,
         "bidirectional": args.bidirectional,
         "teacher_forcing": args.teacher_forcing,
+        "scheduled_sampling": args.scheduled_sampling,
+        "teacher_forcing_final": float(forcing[-1]),
         "digits": digits,
         "train_size": len(train),
         "test_size": len(test),

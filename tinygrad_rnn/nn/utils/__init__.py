@@ -154,6 +154,8 @@ def vector_to_parameters(vec, parameters) -> None:
         start += size
 
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "detach_state", "parameters_to_vector", "vector_to_parameters"]
+__all__ = ["beam_search", "clip_grad_norm_", "clip_grad_value_", "detach_state", "parameters_to_vector",
+           "vector_to_parameters"]
 
 from . import rnn  # noqa: E402  (tinygrad_rnn.nn.utils.rnn: packed and padded sequences, as in PyTorch)
+from .beam_search import beam_search  # noqa: E402  (decoding a step-by-step model; see beam_search.py)
