@@ -12,16 +12,26 @@ step reads the next ``--seq-len`` characters of every stream and carries the
 hidden state over from the previous step, cut from its graph
 (``detach_state``): truncated backpropagation through time. Gradients are
 clipped by their global norm (``clip_grad_norm_``); the optimiser is Adam or
-RMSprop. The last ``--val-fraction`` of the text is the validation set; the
-best model so far is checkpointed with its vocabulary after every evaluation.
+RMSprop. The last ``--val-fraction`` of the text (``tr.data.split_text(ids,
+val_fraction=0.1)``) is the validation set; the best model so far is
+checkpointed with its vocabulary after every evaluation. ``val_nats_per_char``
+in metrics.json is the validation loss of the weights training ended with (no
+choice made on the validation set; ``val_loss`` is the best evaluation's, the
+checkpoint's), comparable with min-char-rnn's and an n-gram model's on the same
+split. Samples are drawn from softmax(logits / --temperature), among the
+``--top-k`` most probable characters when given.
 
 Two modes::
 
-    tinygrad-rnn run char-lstm [--data FILE] [options]            # train (or --resume CHECKPOINT)
-    tinygrad-rnn run char-lstm sample --checkpoint FILE --prime "ROMEO:" --temperature 0.8
+    tinygrad-rnn run char-lstm [--corpus NAME | --data FILE] [options]   # train (or --resume CHECKPOINT)
+    tinygrad-rnn run char-lstm sample --checkpoint FILE --prime "ROMEO:" --temperature 0.8 --top-k 5
 
-Data: ``--data PATH`` (any UTF-8 text file), else the Python standard
-library's source code.
+Data: ``--corpus shakespeare`` (the default: tinyshakespeare, shipped with the
+package, the lectures' corpus), ``--corpus stdlib`` (1,000,000 characters of
+the Python standard library's source) or ``--data PATH`` (any UTF-8 text file;
+not with ``--corpus``). The vocabulary and the validation set always come from
+the whole text; ``--quick`` trains on the first 40,000 characters of the
+training part only.
 """
 from __future__ import annotations
 
@@ -35,11 +45,12 @@ import tinygrad_rnn.nn.functional as F
 from tinygrad_rnn import examples_export as exporting
 from tinygrad_rnn import examples_parallel as parallel
 from tinygrad_rnn import examples_support as support
+from tinygrad_rnn import examples_text as texts
 from tinygrad_rnn import nn, optim
-from tinygrad_rnn.data import CharVocab, batchify, load_text, split_text, stdlib_corpus, tbptt_batches
+from tinygrad_rnn.data import CharVocab, batchify, split_text, tbptt_batches
 from tinygrad_rnn.nn.utils import clip_grad_norm_, detach_state
 
-QUICK_CORPUS_CHARS = 40_000
+QUICK_TRAIN_CHARS = 40_000  # --quick trains on this many characters of the training part
 CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN"}
 
 
@@ -47,8 +58,7 @@ def build_parser():
     parser = support.example_parser(__file__, __doc__)
     parser.add_argument("mode", nargs="?", choices=["train", "sample"], default="train",
                         help="train (default) or sample from a checkpoint")
-    parser.add_argument("--data", type=support.text_file, default=None,
-                        help="a UTF-8 text file to train on (default: Python standard-library sources)")
+    texts.add_corpus_flags(parser)
     model = parser.add_argument_group("model")
     model.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent cell (default lstm)")
     model.add_argument("--layers", type=support.positive_int, default=None, help="stacked layers (default 2, --quick 1)")
@@ -78,8 +88,7 @@ def build_parser():
     sampling.add_argument("--checkpoint", type=support.checkpoint_file, default=None,
                           help="checkpoint to sample from in sample mode (default OUT/checkpoint.npz)")
     sampling.add_argument("--prime", default=None, help="text the sample starts from (default: a newline)")
-    sampling.add_argument("--temperature", type=float, default=0.8,
-                          help="divide the logits by this before sampling: <1 safer, >1 wilder (default 0.8)")
+    texts.add_sampling_flags(sampling, temperature=0.8)
     sampling.add_argument("--sample-length", type=support.positive_int, default=None,
                           help="characters to sample (default 1000, --quick 200)")
     parallel.add_flag(parser)
@@ -134,8 +143,9 @@ def load_checkpoint(run, path):
 
 
 @tr.no_grad()
-def generate(model, vocab, prime, length, temperature, rng, device) -> str:
-    """``prime`` followed by ``length`` sampled characters (softmax(logits / temperature))."""
+def generate(model, vocab, prime, length, temperature, rng, device, top_k=None) -> str:
+    """``prime`` followed by ``length`` sampled characters (softmax(logits / temperature), among the
+    ``top_k`` most probable characters when given)."""
     if temperature <= 0:
         raise SystemExit(f"char-lstm: --temperature must be > 0, got {temperature}")
     if not prime:
@@ -150,8 +160,7 @@ def generate(model, vocab, prime, length, temperature, rng, device) -> str:
     last = logits[-1, 0]
     out = []
     for _ in range(length):
-        p = (last * (1.0 / temperature)).softmax(0).numpy().astype(np.float64)
-        current = int(rng.choice(len(p), p=p / p.sum()))
+        current = texts.sample_next(last, rng, temperature, top_k)
         out.append(current)
         logits, state = model(tr.tensor([[current]], device=device), state)
         last = logits[0, 0]
@@ -165,11 +174,12 @@ def sample_mode(run) -> dict:
     model, vocab, checkpoint = load_checkpoint(run, path)
     length = args.sample_length or (200 if run.quick else 1000)
     text = generate(model, vocab, args.prime if args.prime is not None else "\n", length, args.temperature, run.rng,
-                    run.device)
+                    run.device, args.top_k)
     print(text)
     run.write_text("sample.txt", text)
     return run.finish({"mode": "sample", "checkpoint": str(path), "sample": text,
-                       "val_loss": checkpoint.get("val_loss"), "vocab_size": len(vocab)})
+                       "val_loss": checkpoint.get("val_loss"), "vocab_size": len(vocab),
+                       "temperature": args.temperature, "top_k": args.top_k})
 
 
 def unigram_loss(train_ids, val_ids, vocab_size) -> float:
@@ -190,7 +200,7 @@ def train_mode(run) -> dict:
     args, device, quick = run.args, run.device, run.quick
     if not 0 < args.val_fraction < 1:
         raise SystemExit(f"char-lstm: --val-fraction must be in (0, 1), got {args.val_fraction}")
-    text = load_text(args.data) if args.data else stdlib_corpus(QUICK_CORPUS_CHARS if quick else 1_000_000)
+    text, corpus = texts.load_corpus(args)
     resumed = None
     if args.resume:
         model, vocab, resumed = load_checkpoint(run, args.resume)
@@ -205,6 +215,8 @@ def train_mode(run) -> dict:
         model = build_model(len(vocab), config, device)
     V = len(vocab)
     train_ids, val_ids = split_text(vocab.encode(text), val_fraction=args.val_fraction)
+    if quick:
+        train_ids = train_ids[:QUICK_TRAIN_CHARS]
     batch_size = args.batch_size or (16 if quick else 32)
     seq_len = args.seq_len or (32 if quick else 100)
     lr = args.lr or (1e-2 if quick else 2e-3)
@@ -225,8 +237,8 @@ def train_mode(run) -> dict:
     eval_every = args.eval_every or max(1, steps_per_epoch // 4)
     n_params = sum(p.numel() for p in model.parameters())
     baseline = unigram_loss(train_ids, val_ids, V)
-    print(f"data: {len(text):,} characters, {V} unique; train {len(train_ids):,}, validation {len(val_ids):,}; "
-          f"unigram baseline {baseline:.3f} nats/char")
+    print(f"data: {corpus}, {len(text):,} characters, {V} unique; train {len(train_ids):,}"
+          f"{' (--quick)' if quick else ''}, validation {len(val_ids):,}; unigram baseline {baseline:.3f} nats/char")
     print(f"model: {config['layers']}-layer {config['cell'].upper()} {config['hidden']} hidden, "
           f"{n_params:,} parameters; {total_steps} steps of {batch_size}x{seq_len}")
 
@@ -283,7 +295,8 @@ def train_mode(run) -> dict:
         bar.set_postfix(loss=f"{np.mean(recent[-50:]):.3f}")
         out_of_time = args.time_limit is not None and time.perf_counter() - started > 60 * args.time_limit
         if step % eval_every == 0 or step == total_steps or out_of_time:
-            val_loss = support.char_model_loss(model, val_ids, device, columns=batch_size, chunk=seq_len)
+            # 32 streams whatever --batch-size is: the same measurement as min-char-rnn's
+            val_loss = support.char_model_loss(model, val_ids, device)
             history["step"].append(step)
             history["train_loss"].append(float(np.mean(recent[-eval_every:])))
             history["val_loss"].append(val_loss)
@@ -314,23 +327,33 @@ def train_mode(run) -> dict:
     best_model, _, _ = load_checkpoint(run, checkpoint_path)
     prime = args.prime if args.prime is not None else "\n"
     text_sample = generate(best_model, vocab, prime, args.sample_length or (200 if quick else 1000),
-                           args.temperature, run.rng, device)
+                           args.temperature, run.rng, device, args.top_k)
     run.write_text("sample.txt", text_sample)
     exporting.export(run, best_model, (tr.tensor(probe_inputs, device=device),), ["ids"])
-    print(f"---- sample (temperature {args.temperature}) ----\n{text_sample}\n----")
+    top_k = f", top-k {args.top_k}" if args.top_k else ""
+    print(f"---- sample (temperature {args.temperature}{top_k}) ----\n{text_sample}\n----")
 
     return run.finish({
         "mode": "train",
+        "val_nats_per_char": history["val_loss"][-1],
         "val_loss": best_val,
         "val_perplexity": math.exp(best_val),
         "final_val_loss": history["val_loss"][-1],
         "unigram_loss": baseline,
+        "corpus": corpus,
+        "corpus_chars": len(text),
+        "vocab_size": V,
+        "val_fraction": args.val_fraction,
+        "train_chars": len(train_ids),
+        "val_chars": len(val_ids),
         "train_losses": recent,
         "val_curve": history["val_loss"],
         "steps": steps_done,
         "parameters": n_params,
         "config": config,
         "train_seconds": train_seconds,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
         "sample": text_sample,
     })
 

@@ -12,7 +12,9 @@ Training walks through the text in windows of 25 characters with batch size
 between windows: truncated backpropagation through time), clips every
 gradient element to [-5, 5] and takes an Adagrad step with learning rate 0.1.
 As in the original, the smoothed loss is ``0.999 * smooth + 0.001 * loss``
-and a 200-character sample is printed every 100 iterations.
+and a 200-character sample is printed every 100 iterations (drawn from
+softmax(logits / --temperature), 1 as in the original; ``--top-k K`` draws only
+among the K most probable characters).
 
 ``--batch-size N`` trains N windows at once, each reading its own stretch of
 the text with its own carried state (the loss is still that of one window:
@@ -21,33 +23,37 @@ default, this is the original program; with N = 32 the same model sees 32
 times as much text per step for little more time per step, which is how the
 full run in EXAMPLES.md reaches its held-out target.
 
-Unlike the original, the last 10% of the text is held out and the model's
-per-character loss on it (nats/char; ln(vocab size) is chance) is reported, so
-the number says how well the model predicts text it never trained on.
+Unlike the original, the last 10% of the text (``tr.data.split_text(ids,
+val_fraction=0.1)``) is held out and the trained model's per-character loss on
+it is reported as ``val_nats_per_char`` (ln(vocab size) is chance), so the
+number says how well the model predicts text it never trained on; char-lstm
+and an n-gram model report theirs on the same split.
 
-Data: ``--data PATH`` (any UTF-8 text file), else the Python standard
-library's source code (the lecture trains on the Linux kernel's source).
+Data: ``--corpus shakespeare`` (the default: tinyshakespeare, shipped with the
+package, the lectures' corpus), ``--corpus stdlib`` (1,000,000 characters of
+the Python standard library's source, an analogue of the lecture's Linux
+source) or ``--data PATH`` (any UTF-8 text file; not with ``--corpus``). The
+vocabulary and the held-out part always come from the whole text; ``--quick``
+trains on the first 60,000 characters of the training part only.
 """
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
 import tinygrad_rnn as tr
 import tinygrad_rnn.nn.functional as F
 from tinygrad_rnn import examples_support as support
+from tinygrad_rnn import examples_text as texts
 from tinygrad_rnn import nn, optim
-from tinygrad_rnn.data import CharVocab, batchify, load_text, split_text, stdlib_corpus
+from tinygrad_rnn.data import CharVocab, batchify, split_text
 from tinygrad_rnn.nn.utils import clip_grad_value_, detach_state
 
-QUICK_CORPUS_CHARS = 60_000
+QUICK_TRAIN_CHARS = 60_000  # --quick trains on this many characters of the training part
 
 
 def build_parser():
     parser = support.example_parser(__file__, __doc__)
-    parser.add_argument("--data", type=support.text_file, default=None,
-                        help="a UTF-8 text file to train on (default: Python standard-library sources)")
+    texts.add_corpus_flags(parser)
     parser.add_argument("--iters", type=support.positive_int, default=None,
                         help="training iterations (default 1000000, --quick 1500)")
     parser.add_argument("--hidden", type=support.positive_int, default=100, help="hidden units (default 100)")
@@ -63,6 +69,7 @@ def build_parser():
                         help="print a sample every N iterations (default 100)")
     parser.add_argument("--sample-length", type=support.positive_int, default=200,
                         help="characters per printed sample (default 200)")
+    texts.add_sampling_flags(parser, temperature=1.0)
     parser.add_argument("--eval-every", type=support.positive_int, default=None,
                         help="measure the held-out loss every N iterations (default: 20 times per run)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="held-out fraction of the text (default 0.1)")
@@ -91,20 +98,14 @@ class MinCharRNN(nn.Module):
         return self.head(out), h
 
 
-def load_corpus(args) -> str:
-    if args.data is not None:
-        return load_text(args.data)
-    return stdlib_corpus(max_chars=QUICK_CORPUS_CHARS if args.quick else 1_000_000)
-
-
 @tr.no_grad()
-def sample(model, h, seed_id, length, rng, device) -> list[int]:
-    """Draw ``length`` characters from the model, starting from state ``h`` and character ``seed_id``."""
+def sample(model, h, seed_id, length, rng, device, temperature=1.0, top_k=None) -> list[int]:
+    """Draw ``length`` characters from the model, starting from state ``h`` and character ``seed_id``
+    (each from softmax(logits / temperature), among the ``top_k`` most probable when given)."""
     ids, current = [], seed_id
     for _ in range(length):
         logits, h = model(tr.tensor([[current]], device=device), h)
-        p = logits.reshape(-1).softmax(0).numpy().astype(np.float64)
-        current = int(rng.choice(len(p), p=p / p.sum()))
+        current = texts.sample_next(logits.reshape(-1), rng, temperature, top_k)
         ids.append(current)
     return ids
 
@@ -117,9 +118,11 @@ def main(argv=None) -> dict:
     if not 0 < args.val_fraction < 1:
         raise SystemExit(f"min-char-rnn: --val-fraction must be in (0, 1), got {args.val_fraction}")
 
-    text = load_corpus(args)
+    text, corpus = texts.load_corpus(args)
     vocab = CharVocab.from_text(text)
     train_ids, val_ids = split_text(vocab.encode(text), val_fraction=args.val_fraction)
+    if run.quick:
+        train_ids = train_ids[:QUICK_TRAIN_CHARS]
     V, T, B = len(vocab), args.seq_len, args.batch_size
     if len(train_ids) // B <= T + 1:
         raise SystemExit(f"min-char-rnn: the training text has {len(train_ids)} characters, too few for "
@@ -128,7 +131,8 @@ def main(argv=None) -> dict:
         raise SystemExit(f"min-char-rnn: the held-out text has {len(val_ids)} character, too few to measure a loss "
                          "on (2 needed): use a longer text or a larger --val-fraction")
     streams = batchify(train_ids, B)  # (steps, B): column j is the j-th stretch of the text
-    print(f"data: {len(text):,} characters, {V} unique; train {len(train_ids):,}, held out {len(val_ids):,}")
+    print(f"data: {corpus}, {len(text):,} characters, {V} unique; train {len(train_ids):,}"
+          f"{' (--quick)' if run.quick else ''}, held out {len(val_ids):,}")
 
     model = MinCharRNN(V, args.hidden).to(device)
     optimizer = optim.Adagrad(model.parameters(), lr=args.lr)
@@ -165,7 +169,7 @@ def main(argv=None) -> dict:
         if it % args.sample_every == 0:
             first_window = h[:, :1]  # sample from the state of the first window
             text_sample = vocab.decode(sample(model, first_window, int(streams[position, 0]), args.sample_length,
-                                              run.rng, device))
+                                              run.rng, device, args.temperature, args.top_k))
             samples.append(text_sample)
             bar.write(f"---- iter {it}, smoothed loss {smooth_loss:.2f} ----\n{text_sample}\n----")
         if it % eval_every == 0 or it == iters:
@@ -174,7 +178,8 @@ def main(argv=None) -> dict:
     final_val = eval_curve[-1][1]
     checkpoint = run.path("checkpoint.npz")
     tr.save({"model": model.state_dict(), "vocab": vocab.to_dict(),
-             "config": {"hidden": args.hidden, "seq_len": T, "batch_size": B, "iters": iters}}, checkpoint)
+             "config": {"hidden": args.hidden, "seq_len": T, "batch_size": B, "iters": iters, "corpus": corpus}},
+            checkpoint)
 
     fig, ax = support.figure()
     ax.plot(*zip(*smooth_curve), label="smoothed training loss")
@@ -187,16 +192,22 @@ def main(argv=None) -> dict:
     run.save_figure(fig, "loss.png")
 
     return run.finish({
+        "val_nats_per_char": final_val,
         "held_out_loss": final_val,
         "chance_loss": chance,
         "smooth_loss_per_char": smooth_loss / T,
         "iters": iters,
         "vocab_size": V,
+        "corpus": corpus,
+        "corpus_chars": len(text),
+        "val_fraction": args.val_fraction,
         "batch_size": B,
         "train_chars": len(train_ids),
         "held_out_chars": len(val_ids),
         "held_out_curve": [v for _, v in eval_curve],
         "loss_curve": [v for _, v in smooth_curve],
+        "temperature": args.temperature,
+        "top_k": args.top_k,
         "last_sample": samples[-1] if samples else "",
     })
 
