@@ -94,13 +94,30 @@ def _padding_index(padding_idx, num_embeddings, op):
     return int(padding_idx) % num_embeddings
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0) -> Tensor:
+def _embedding_flags(scale_grad_by_freq, sparse, op):
+    """Check the two bool options of an embedding; ``sparse=True`` is refused (dense gradients only)."""
+    for name, value in (("scale_grad_by_freq", scale_grad_by_freq), ("sparse", sparse)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{op}: {name} must be a bool, got {value!r}")
+    if sparse:
+        raise NotImplementedError(
+            f"{op}: sparse=True is not supported: Embedding's gradient is always a dense tensor of the weight's "
+            "shape (sparse gradients are not implemented); use sparse=False"
+        )
+    return bool(scale_grad_by_freq)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False) -> Tensor:
     """Look up rows of ``weight`` (num_embeddings, embedding_dim) at the integer ``input``.
 
     The ``padding_idx`` row gets no gradient. With ``max_norm``, looked-up rows
     whose norm exceeds it are first rescaled in place in ``weight`` (not
-    differentiated), as in PyTorch.
+    differentiated), as in PyTorch. With ``scale_grad_by_freq``, the gradient
+    of each row is divided by the number of times its index occurs in
+    ``input``. ``sparse=True`` (sparse gradients) is not supported.
     """
+    scale_grad_by_freq = _embedding_flags(scale_grad_by_freq, sparse, "embedding")
     _require_floating(weight, "embedding", "weight")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
@@ -114,7 +131,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0) -> 
         if input.numel():
             with no_grad():
                 layer_ops.embedding_renorm_(weight.backend, weight.array, input.array, float(max_norm), float(norm_type))
-    return layer_ops.EmbeddingFn.apply(input, weight, padding_idx=padding_idx)
+    return layer_ops.EmbeddingFn.apply(input, weight, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:

@@ -72,17 +72,22 @@ class Embedding(Module):
     ``weight``: (num_embeddings, embedding_dim) drawn from N(0, 1); the
     ``padding_idx`` row starts at zero and never receives a gradient. With
     ``max_norm``, each looked-up row whose ``norm_type``-norm exceeds it is
-    rescaled in place to that norm before the lookup.
+    rescaled in place to that norm before the lookup. With
+    ``scale_grad_by_freq``, each row's gradient is divided by how many times
+    its index occurs in the mini-batch. ``sparse=True`` is refused: the
+    gradient is always dense.
     """
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
-                 _weight=None, _freeze=False, device=None, dtype=None):
+                 scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
         super().__init__()
         self.num_embeddings = _size(num_embeddings, "Embedding", "num_embeddings")
         self.embedding_dim = _size(embedding_dim, "Embedding", "embedding_dim")
         self.padding_idx = F._padding_index(padding_idx, self.num_embeddings, "Embedding")
         self.max_norm = max_norm
         self.norm_type = norm_type
+        self.scale_grad_by_freq = F._embedding_flags(scale_grad_by_freq, sparse, "Embedding")
+        self.sparse = False
         if _weight is None:
             self.weight = _new_parameter((self.num_embeddings, self.embedding_dim), dtype, "Embedding")
             self.reset_parameters()
@@ -102,15 +107,19 @@ class Embedding(Module):
             self.weight.array[self.padding_idx] = 0
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0):
-        """An Embedding holding a copy of the 2-D tensor ``embeddings`` (frozen unless ``freeze=False``)."""
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, sparse=False):
+        """An Embedding holding a copy of the 2-D tensor ``embeddings`` (frozen unless ``freeze=False``),
+        e.g. word vectors read by ``tinygrad_rnn.data.load_word_vectors``."""
         if embeddings.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape {embeddings.shape}")
         rows, dim = embeddings.shape
-        return cls(rows, dim, padding_idx, max_norm, norm_type, _weight=embeddings, _freeze=freeze)
+        return cls(rows, dim, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse, _weight=embeddings,
+                   _freeze=freeze)
 
     def forward(self, input):
-        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type)
+        return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
+                           self.scale_grad_by_freq)
 
     def extra_repr(self):
         text = f"{self.num_embeddings}, {self.embedding_dim}"
@@ -120,6 +129,8 @@ class Embedding(Module):
             text += f", max_norm={self.max_norm}"
         if self.norm_type != 2.0:
             text += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            text += ", scale_grad_by_freq=True"
         return text
 
 

@@ -74,21 +74,37 @@ class EmbeddingFn(Function):
 
     Backward is one scatter-add of the output gradient into a zero gradient of
     the weight's shape (repeated indices add up); the ``padding_idx`` row is
-    zeroed so it never receives a gradient. A ``create_graph`` backward records
-    the scatter as a :class:`~tinygrad_rnn.ops.shape.ScatterAdd` op (its own
-    backward reads the rows back), so the weight's gradient is differentiable in ``g``.
+    zeroed so it never receives a gradient. With ``scale_grad_by_freq`` each
+    row of that gradient is divided by how many times its index occurs in
+    ``indices`` (PyTorch's option: frequent words of a batch do not get
+    outsized steps). A ``create_graph`` backward records the scatter as a
+    :class:`~tinygrad_rnn.ops.shape.ScatterAdd` op (its own backward reads the
+    rows back) and the scaling as a product with a constant, so the weight's
+    gradient is differentiable in ``g``.
     """
 
-    def forward(self, indices, weight, padding_idx=None):
+    def forward(self, indices, weight, padding_idx=None, scale_grad_by_freq=False):
         self.weight_shape = weight.shape
         self.padding_idx = padding_idx
+        self.scale_grad_by_freq = scale_grad_by_freq
         self.save_for_backward(indices)
         return self.xp.take(weight, indices, axis=0)
+
+    def _inverse_counts(self, indices, dtype):
+        """(num_embeddings, 1): 1 / (occurrences of each row's index in ``indices``), 1 for rows not looked up.
+        Counted by a scatter-add on the device (no host read, so it can run in a captured CUDA graph)."""
+        xp = self.xp
+        counts = xp.zeros((self.weight_shape[0],), dtype=dtype)
+        flat = indices.reshape(-1)
+        self.backend.scatter_add(counts, flat, xp.ones(flat.shape, dtype=dtype))
+        return (1 / xp.maximum(counts, 1))[:, None]
 
     def backward(self, g):
         (indices,) = self.saved
         grad = self.xp.zeros(self.weight_shape, dtype=g.dtype)
         self.backend.scatter_add(grad, indices, g)
+        if self.scale_grad_by_freq:
+            grad *= self._inverse_counts(indices, g.dtype)
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
         return None, grad
@@ -96,6 +112,8 @@ class EmbeddingFn(Function):
     def graph_backward(self, g):
         (indices,) = self.saved
         grad = ScatterAdd.apply(g, index=(indices,), shape=self.weight_shape)
+        if self.scale_grad_by_freq:
+            grad = grad * g._make(self._inverse_counts(indices, g.dtype), self.backend)  # a constant of g's device
         if self.padding_idx is not None:
             padding = np.zeros((self.weight_shape[0], 1), dtype=bool)  # host mask: a (V, 1) constant
             padding[self.padding_idx] = True
