@@ -42,6 +42,8 @@ SHORTER = {
                      "--eval-every", "15"],
     "char-lstm": ["--epochs", "0.05", "--sample-length", "20"],
     "seq2seq-addition": ["--epochs", "1", "--examples", "256", "--hidden", "16"],
+    "word-embeddings": ["--max-words", "30000"],
+    "who-speaks": ["--epochs", "2"],
     "time-series": ["--epochs", "2", "--horizons", "6", "--max-windows", "64", "--hidden", "8", "--lookback", "48"],
 }
 #: keys that measure time, not computation (at any depth, e.g. a results table's ``seconds_per_epoch``)

@@ -130,3 +130,11 @@ def test_torch_modules_without_a_twin_are_refused():
         tr.from_torch(torch.nn.LSTM(3, 4, proj_size=2))
     with pytest.raises(TypeError, match="expected a torch.nn.Module"):
         tr.from_torch(nn.Linear(2, 2))
+
+
+def test_embedding_keeps_scale_grad_by_freq_both_ways():
+    model = nn.Embedding(10, 4, scale_grad_by_freq=True)
+    moved = tr.to_torch(model)
+    assert moved.scale_grad_by_freq is True
+    assert tr.from_torch(moved).scale_grad_by_freq is True
+    assert tr.from_torch(tr.to_torch(nn.Embedding(10, 4))).scale_grad_by_freq is False

@@ -73,7 +73,8 @@ def _encoder_layer(m, op):
 _LAYERS = {
     "Linear": lambda m, op: dict(in_features=m.in_features, out_features=m.out_features, bias=m.bias is not None),
     "Embedding": lambda m, op: dict(num_embeddings=m.num_embeddings, embedding_dim=m.embedding_dim,
-                                    padding_idx=m.padding_idx, max_norm=m.max_norm, norm_type=m.norm_type),
+                                    padding_idx=m.padding_idx, max_norm=m.max_norm, norm_type=m.norm_type,
+                                    scale_grad_by_freq=bool(m.scale_grad_by_freq)),
     "LayerNorm": lambda m, op: dict(normalized_shape=tuple(m.normalized_shape), eps=m.eps,
                                     elementwise_affine=m.elementwise_affine,
                                     bias=getattr(m, "bias", None) is not None or not m.elementwise_affine),

@@ -159,7 +159,8 @@ class WordVocab:
     def __eq__(self, other) -> bool:
         if not isinstance(other, WordVocab):
             return NotImplemented
-        return (self.words, self.unk_token) == (other.words, other.unk_token) and np.array_equal(self.counts, other.counts)
+        same_words = (self.words, self.unk_token) == (other.words, other.unk_token)
+        return same_words and np.array_equal(self.counts, other.counts)
 
     __hash__ = None
 
