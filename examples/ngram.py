@@ -16,8 +16,9 @@ models cut the text at the same character). Each model's ``k`` is chosen from a
 grid by the loss on the last 10 % of the training text (``--k`` fixes it), the
 interpolation weights by EM on that same part; the held-out text is only scored.
 
-Data: tinyshakespeare (shipped with the package) or ``--data PATH`` (any UTF-8
-text); ``--quick`` uses the first 100,000 characters. ``--score "TEXT"``
+Data: tinyshakespeare (shipped with the package; ``--corpus stdlib`` for Python
+standard-library source, as the character models take it) or ``--data PATH``
+(any UTF-8 text); ``--quick`` uses the first 100,000 characters. ``--score "TEXT"``
 scores sentences with every model, ``--generate N`` samples N characters from
 the best character model into sample.txt; nats_per_char.png plots the table.
 """
@@ -29,7 +30,8 @@ import math
 import numpy as np
 
 from tinygrad_rnn import examples_support as support
-from tinygrad_rnn.data import CharVocab, NGramLM, load_text, load_tinyshakespeare, split_text, word_tokens
+from tinygrad_rnn import examples_text
+from tinygrad_rnn.data import CharVocab, NGramLM, split_text, word_tokens
 
 QUICK_CORPUS_CHARS = 100_000
 MIN_TRAIN_CHARS = 100
@@ -48,8 +50,7 @@ def build_parser():
     parser = support.example_parser(__file__, __doc__)
     parser.description += (" The models are counts in NumPy: --device is accepted, as by every example, "
                            "but changes nothing.")
-    parser.add_argument("--data", type=support.text_file, default=None,
-                        help="a UTF-8 text file (default: tinyshakespeare, shipped with the package)")
+    examples_text.add_corpus_flags(parser)
     parser.add_argument("--val-fraction", type=float, default=0.1,
                         help="held-out fraction at the end of the text (default 0.1, as the character RNNs)")
     parser.add_argument("--char-order", type=support.positive_int, default=3,
@@ -94,9 +95,10 @@ def fit_model(spec, train_text, chars, min_count, k=None):
 
 
 def load(run):
-    """(text, train part, held-out part, character vocabulary), split as the character RNNs split it."""
+    """(text, train part, held-out part, character vocabulary, corpus name), split as the character RNNs
+    split it."""
     args = run.args
-    text = load_text(args.data) if args.data else load_tinyshakespeare()
+    text, name = examples_text.load_corpus(args)
     if run.quick:
         text = text[:QUICK_CORPUS_CHARS]
     vocab = CharVocab.from_text(text)
@@ -111,7 +113,7 @@ def load(run):
                 run.error(f"{flag}: {value!r:.60} has characters the text lacks: {''.join(unknown)[:20]!r}")
     if any(not value for value in args.score):
         run.error("--score: expected a non-empty text, got ''")
-    return text, text[:len(train_ids)], text[len(train_ids):], vocab
+    return text, text[:len(train_ids)], text[len(train_ids):], vocab, name
 
 
 def plot(run, names, train, val, uniform):
@@ -133,8 +135,8 @@ def plot(run, names, train, val, uniform):
 def main(argv=None) -> dict:
     run = support.start(build_parser(), argv)
     args = run.args
-    text, train_text, val_text, vocab = load(run)
-    print(f"data: {'tinyshakespeare' if args.data is None else args.data}, {len(text):,} characters"
+    text, train_text, val_text, vocab, corpus = load(run)
+    print(f"data: {corpus}, {len(text):,} characters"
           f"{' (--quick prefix)' if run.quick else ''}, {len(vocab)} unique; train {len(train_text):,}, "
           f"held out {len(val_text):,}")
 
@@ -172,6 +174,7 @@ def main(argv=None) -> dict:
     known = set(word.vocab) if word is not None else set()
     val_tokens = word_tokens(val_text)
     return run.finish({
+        "corpus": corpus,
         "val_loss": val_loss,
         "train_loss": {name: t for name, _, t, _ in rows},
         "k": {name: k for name, k, _, _ in rows},

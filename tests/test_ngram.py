@@ -327,3 +327,13 @@ def test_example_text_too_short(capsys, tmp_path):
     short.write_text("to be or not to be " * 3)
     line = _error(capsys, "run", "ngram", "--out", tmp_path / "out", "--data", short)
     assert "the text has 57 characters, too few" in line, line
+
+
+def test_ngram_example_takes_the_character_models_corpus_flags(tmp_path, capsys):
+    """--corpus stdlib trains on the corpus min-char-rnn and char-lstm take with the same flag; --corpus and
+    --data together are a one-line error."""
+    metrics = support.load_example("ngram").main(["--quick", "--corpus", "stdlib", "--out", str(tmp_path / "stdlib")])
+    assert metrics["corpus"] == "stdlib"
+    assert metrics["val_loss"]["char 3-gram interpolated"] < metrics["val_loss"]["char 1-gram add-k"]
+    line = _error(capsys, "run", "ngram", "--out", tmp_path / "both", "--corpus", "stdlib", "--data", __file__)
+    assert "not allowed with argument" in line and "--corpus" in line
