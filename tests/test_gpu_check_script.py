@@ -48,3 +48,16 @@ def test_rehearsal_on_the_cpu_writes_every_report(tmp_path):
     assert int(suite.find("testsuite").get("tests")) > 0
     metrics = json.loads((out / "examples.json").read_text())
     assert metrics["hello"]["example"] == "hello" and metrics["hello"]["device"] == "cpu"
+
+
+def test_a_suite_past_its_budget_still_leaves_its_xml(tmp_path):
+    """The suite is stopped with SIGINT at GPU_CHECK_BUDGET_S: pytest still writes what ran, and the
+    script goes on to the examples."""
+    out = tmp_path / "out"
+    done = _run(str(out), env=dict(GPU_CHECK_DEVICE="cpu", GPU_CHECK_TESTS="tests/test_examples_a.py",
+                                   GPU_CHECK_BUDGET_S="20", GPU_CHECK_EXAMPLES="hello", GPU_CHECK_BENCH="0"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = (out / "summary.txt").read_text()
+    assert "test suite on cpu: exit 124" in summary and "example hello: exit 0" in summary
+    suite = ElementTree.parse(out / "junit.xml").getroot().find("testsuite")
+    assert int(suite.get("tests")) >= 1
