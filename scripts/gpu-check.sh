@@ -13,7 +13,7 @@
 # Settings (environment), for a shorter check or a rehearsal on the CPU (tests/test_gpu_check_script.py):
 #   GPU_CHECK_DEVICE    cuda (default) or cpu      GPU_CHECK_TESTS     pytest arguments (default: tests)
 #   GPU_CHECK_EXAMPLES  example names (default: all) GPU_CHECK_BENCH   1 (default) or 0
-#   GPU_CHECK_BUDGET_S  seconds for the test suite (default 300); PYTHON (default python3)
+#   GPU_CHECK_BUDGET_S  seconds for the test suite (default 200; the whole check stays under 8 minutes: install ~30 s, suite <= 200 s, 14 examples ~2 min, bench gpu <= 120 s); PYTHON (default python3)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +29,7 @@ fi
 PYTHON=${PYTHON:-python3}
 DEVICE=${GPU_CHECK_DEVICE:-cuda}
 TESTS=${GPU_CHECK_TESTS:-tests}
-BUDGET=${GPU_CHECK_BUDGET_S:-300}
+BUDGET=${GPU_CHECK_BUDGET_S:-200}
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg
 
 log() { echo "== gpu-check $(date -u +%H:%M:%S): $*" | tee -a "$OUT/summary.txt"; }
@@ -105,7 +105,7 @@ first=1
 for name in $EXAMPLES; do
   dir=/tmp/gpu-check-examples/$name
   start=$(date +%s)
-  timeout 60 "$PYTHON" "examples/$name.py" --quick --device "$DEVICE" --out "$dir" >> "$OUT/examples.log" 2>&1
+  timeout 45 "$PYTHON" "examples/$name.py" --quick --device "$DEVICE" --out "$dir" >> "$OUT/examples.log" 2>&1
   code=$?
   log "example $name: exit $code in $(( $(date +%s) - start )) s"
   [ $first -eq 1 ] || echo "," >> "$OUT/examples.json"
@@ -120,7 +120,7 @@ echo "}" >> "$OUT/examples.json"
 
 # 5. the GPU benchmark table
 if [ "${GPU_CHECK_BENCH:-1}" = 1 ]; then
-  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout 150 "$PYTHON" -m benchmarks.run_all gpu \
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout 120 "$PYTHON" -m benchmarks.run_all gpu \
     > "$OUT/bench.txt" 2>&1
   log "benchmark gpu: exit $?"
 fi
