@@ -71,6 +71,21 @@ def _seed():
     yield
 
 
+def example_cli_error(capsys, example, *argv) -> str:
+    """Run ``tinygrad-rnn run EXAMPLE ARGV`` in-process and check that it fails as a CLI must: exit code 2,
+    one line on stderr naming the command, no traceback. Returns that line."""
+    from tinygrad_rnn import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", example, *map(str, argv)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, f"exit code {exit_info.value.code!r}, stderr:\n{err}"
+    lines = err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"tinygrad-rnn run {example}: error:"), lines[0]
+    return lines[0]
+
+
 def to_device(array, device, requires_grad=False):
     """A tensor of a host array on ``device`` (float64 kept for gradient checks)."""
     return tr.Tensor(np.asarray(array), device=device, requires_grad=requires_grad)

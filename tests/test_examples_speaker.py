@@ -5,7 +5,8 @@ from importlib import resources
 
 import pytest
 
-from tinygrad_rnn import cli
+from conftest import example_cli_error
+
 from tinygrad_rnn import examples_support as support
 
 pytest.importorskip("matplotlib")
@@ -16,12 +17,7 @@ def run_example(*argv):
 
 
 def _error(capsys, *argv) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["run", "speaker-id", *map(str, argv)])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
+    return example_cli_error(capsys, "speaker-id", *argv)
 
 
 def test_tiny_run_writes_its_outputs_and_repeats(tmp_path):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinygrad_rnn import cli
+from conftest import example_cli_error
+
 from tinygrad_rnn import examples_support as support
 
 pytest.importorskip("matplotlib")
@@ -91,17 +92,7 @@ def test_answers_end_at_the_first_end_token():
 
 
 def _error(capsys, *argv) -> str:
-    try:
-        result = cli.main(["run", EXAMPLE, *map(str, argv)])
-    except SystemExit as exc:
-        result = exc.code
-    err = capsys.readouterr().err
-    assert result == 2, f"exit code {result!r}, stderr:\n{err}"
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"tinygrad-rnn run {EXAMPLE}: error:"), lines[0]
-    return lines[0]
+    return example_cli_error(capsys, EXAMPLE, *argv)
 
 
 @pytest.mark.parametrize("argv, fragments", [

@@ -4,8 +4,9 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import example_cli_error
+
 import tinygrad_rnn as tr
-from tinygrad_rnn import cli
 from tinygrad_rnn import examples_support as support
 from tinygrad_rnn.data import Speech, WordVocab, parse_speeches, save_word_vectors
 
@@ -37,12 +38,7 @@ def run_example(*argv):
 
 
 def _error(capsys, *argv) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["run", "who-speaks", *map(str, argv)])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
+    return example_cli_error(capsys, "who-speaks", *argv)
 
 
 # ------------------------------------------------------------------------------------------------- speeches

@@ -7,12 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import to_device
+
+from conftest import example_cli_error, to_device
 
 import tinygrad_rnn as tr
 import tinygrad_rnn.nn as nn
 import tinygrad_rnn.nn.functional as F
-from tinygrad_rnn import cli
 from tinygrad_rnn import examples_support as support
 from tinygrad_rnn.data import (WordVocab, cbow_windows, load_word_vectors, negative_sampling_distribution,
                                sample_negatives, save_word_vectors, skipgram_pairs, subsample,
@@ -276,12 +276,7 @@ def run_example(*argv):
 
 
 def _error(capsys, *argv) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["run", "word-embeddings", *map(str, argv)])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
+    return example_cli_error(capsys, "word-embeddings", *argv)
 
 
 def test_neighbours_analogies_and_pca_of_known_vectors():
