@@ -65,13 +65,17 @@ def check_later(failed, message: str) -> None:
     STATE.checks.append((failed, message))
 
 
-def range_checked_later(array, limit: int, message: str) -> bool:
-    """Inside a capture, note on the device whether an element of the integer ``array`` is outside
-    [0, ``limit``) and return True (the replay tests it); outside a capture, return False: check now."""
-    if STATE.phase != "capture":
-        return False
-    check_later((array.min() < 0) | (array.max() >= limit), message)
-    return True
+def out_of_range(array, limit: int, message: str):
+    """The value of the integer ``array`` that falls outside [0, ``limit``) (its minimum if negative, else
+    its maximum), or None when none does, for the caller's error. Inside a capture the device tests the
+    range instead (``message`` is raised after the replay) and this returns None."""
+    if array.size == 0:
+        return None
+    if STATE.phase == "capture":
+        check_later((array.min() < 0) | (array.max() >= limit), message)
+        return None
+    low, high = int(array.min()), int(array.max())
+    return low if low < 0 else high if high >= limit else None
 
 
 def note_optimizer(optimizer) -> None:
@@ -80,4 +84,4 @@ def note_optimizer(optimizer) -> None:
         STATE.optimizers.append(optimizer)
 
 
-__all__ = ["CaptureError", "capturing", "preparing", "refuse", "check_later", "range_checked_later", "note_optimizer"]
+__all__ = ["CaptureError", "capturing", "preparing", "refuse", "check_later", "out_of_range", "note_optimizer"]

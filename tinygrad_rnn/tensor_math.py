@@ -380,14 +380,12 @@ class MathMethods:
         if self.ndim == 0:
             return self.reshape(1).gather(0, index.reshape(1)).reshape(())
         size = self.shape[axis]
-        if index.numel() and not capture.range_checked_later(
-                index.array, size, f"gather: an index is out of bounds for dim {dim} with size {size}"):
-            low, high = int(index.array.min()), int(index.array.max())
-            if low < 0 or high >= size:
-                raise IndexError(
-                    f"gather: index {low if low < 0 else high} is out of bounds for dim {dim} with size {size} "
-                    f"(expected 0 <= index < {size})"
-                )
+        bad = capture.out_of_range(index.array, size,
+                                   f"gather: an index is out of bounds for dim {dim} with size {size}")
+        if bad is not None:
+            raise IndexError(
+                f"gather: index {bad} is out of bounds for dim {dim} with size {size} (expected 0 <= index < {size})"
+            )
         return indexing.Gather.apply(self, index.to(dtype=int64), axis=axis)
 
     def view_as(self, other):

@@ -17,7 +17,6 @@ import numpy as np
 
 from .. import capture
 from ..autograd import no_grad
-from ..capture import range_checked_later
 from ..checks import check_probability
 from ..factories import arange
 from ..functions import where
@@ -74,14 +73,10 @@ def _check_indices(input, num_embeddings, op):
     if input.dtype.kind not in "iu":
         raise TypeError(f"{op}: input must be an integer tensor of indices (e.g. int64), got dtype {input.dtype}")
     expected = f"(expected 0 <= index < {num_embeddings})"
-    if input.numel() and not range_checked_later(input.array, num_embeddings, f"{op}: an index is out of range "
-                                                 f"for num_embeddings={num_embeddings} {expected}"):
-        low, high = int(input.array.min()), int(input.array.max())
-        if low < 0 or high >= num_embeddings:
-            bad = low if low < 0 else high
-            raise IndexError(
-                f"{op}: index {bad} is out of range for num_embeddings={num_embeddings} {expected}"
-            )
+    bad = capture.out_of_range(input.array, num_embeddings,
+                               f"{op}: an index is out of range for num_embeddings={num_embeddings} {expected}")
+    if bad is not None:
+        raise IndexError(f"{op}: index {bad} is out of range for num_embeddings={num_embeddings} {expected}")
 
 
 def _padding_index(padding_idx, num_embeddings, op):
@@ -172,12 +167,10 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor; pass num_classes")
         capture.refuse("one_hot(num_classes=-1) reads the largest class on the host (pass num_classes)")
         num_classes = int(data.max()) + 1
-    if data.size and not range_checked_later(data, num_classes, f"one_hot: a class value is out of range for "
-                                             f"num_classes={num_classes}"):
-        low, high = int(data.min()), int(data.max())
-        if low < 0 or high >= num_classes:
-            bad = low if low < 0 else high
-            raise IndexError(f"one_hot: class value {bad} is out of range for num_classes={num_classes}")
+    bad = capture.out_of_range(data, num_classes,
+                               f"one_hot: a class value is out of range for num_classes={num_classes}")
+    if bad is not None:
+        raise IndexError(f"one_hot: class value {bad} is out of range for num_classes={num_classes}")
     return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
 
 
@@ -242,16 +235,15 @@ def _class_arguments(op, input, target, weight, ignore_index, reduction):
         raise ValueError(f"{op}: input has 0 classes (shape {input.shape})")
     labels = target.array
     # two reductions settle the common case: every target is a class, and ignore_index is none of them
-    if capture.capturing():  # the device tests the targets; the op takes its general path (ignore mask)
+    # (inside a capture the device tests the targets after the replay, and the op takes its general path)
+    capturing = capture.capturing()
+    in_range = not capturing and labels.size > 0 and int(labels.min()) >= 0 and int(labels.max()) < num_classes
+    if not in_range:
         bad = ((labels < 0) | (labels >= num_classes)) & (labels != ignore_index)
-        capture.check_later(bad.any(), f"{op}: a target value is out of range for {num_classes} classes "
-                                       f"(expected 0 <= target < {num_classes}, or ignore_index={ignore_index})")
-        in_range = False
-    else:
-        in_range = labels.size > 0 and int(labels.min()) >= 0 and int(labels.max()) < num_classes
-    if not in_range and not capture.capturing():
-        bad = ((labels < 0) | (labels >= num_classes)) & (labels != ignore_index)
-        if bool(bad.any()):
+        if capturing:
+            capture.check_later(bad.any(), f"{op}: a target value is out of range for {num_classes} classes "
+                                           f"(expected 0 <= target < {num_classes}, or ignore_index={ignore_index})")
+        elif bool(bad.any()):
             value = int(labels[bad].reshape(-1)[0])
             raise IndexError(
                 f"{op}: target value {value} is out of range for {num_classes} classes "
