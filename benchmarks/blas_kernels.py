@@ -35,32 +35,30 @@ def best(fn, n):
         t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
     return sorted(times)[len(times) // 2]
 total = 128 * best(lambda: h @ w, 60) + 128 * best(lambda: d @ wt, 60) + 4 * best(lambda: g.T @ x, 5)
+print(np.show_config(mode="dicts")["Build Dependencies"]["blas"]["name"])
 print(total)
 """
 
 
-def _openblas_loaded_by_numpy() -> bool:
-    """Whether NumPy's BLAS is OpenBLAS (asked in a child process: this one must not load NumPy yet)."""
-    code = "import numpy as np, sys; sys.stdout.write(str(np.show_config(mode='dicts')['Build Dependencies']['blas']['name']))"
-    try:
-        name = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return "openblas" in name.lower()
-
-
-def probe(coretype: str) -> float | None:
-    """Seconds of M's matrix products per step (one thread) with OpenBLAS's ``coretype`` kernels; None if
-    the child process fails."""
+def _run_probe(coretype: str) -> tuple[str, float | None]:
+    """(NumPy's BLAS library, seconds of M's matrix products per step) in a child process with OpenBLAS's
+    ``coretype`` kernels (this process must not load NumPy yet); ("", None) if the child fails."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     env.pop("OPENBLAS_CORETYPE", None)
     if coretype:
         env["OPENBLAS_CORETYPE"] = coretype
     try:
         out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, env=env, timeout=120)
-        return float(out.stdout.strip())
+        name, seconds = out.stdout.split()
+        return name, float(seconds)
     except (OSError, subprocess.SubprocessError, ValueError):
-        return None
+        return "", None
+
+
+def probe(coretype: str) -> float | None:
+    """Seconds of M's matrix products per step (one thread) with OpenBLAS's ``coretype`` kernels; None if
+    the child process fails."""
+    return _run_probe(coretype)[1]
 
 
 def choose_openblas_kernels() -> str:
@@ -72,12 +70,12 @@ def choose_openblas_kernels() -> str:
         return f"OpenBLAS kernels: {os.environ['OPENBLAS_CORETYPE']} (OPENBLAS_CORETYPE set by the caller)"
     if os.environ.get("TINYGRAD_RNN_BENCH_BLAS", "").lower() == "default":
         return "OpenBLAS kernels: OpenBLAS's own choice (TINYGRAD_RNN_BENCH_BLAS=default)"
-    if not _openblas_loaded_by_numpy():
-        return "OpenBLAS kernels: not chosen (NumPy does not use OpenBLAS here)"
-    seconds = {c: probe(c) for c in CANDIDATES}
-    default = seconds[""]
+    blas, default = _run_probe("")
     if default is None:
         return "OpenBLAS kernels: OpenBLAS's own choice (the probe failed)"
+    if "openblas" not in blas.lower():
+        return "OpenBLAS kernels: not chosen (NumPy does not use OpenBLAS here)"
+    seconds = {"": default, **{c: probe(c) for c in CANDIDATES if c}}
     best = min((c for c in CANDIDATES if seconds[c] is not None), key=lambda c: seconds[c])
     timings = ", ".join(f"{c or 'own choice'} {seconds[c] * 1e3:.1f} ms" for c in CANDIDATES if seconds[c])
     if best and seconds[best] < default * (1 - MIN_GAIN):
