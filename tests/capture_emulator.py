@@ -101,7 +101,7 @@ def recorded_kernel(kernel):
 
 # ndarray methods that compute data without going through a ufunc or an array function
 _COPYING = ("copy", "astype", "reshape", "ravel", "flatten", "take", "repeat", "argmax", "argmin", "argsort",
-            "dot", "nonzero", "cumsum", "cumprod", "squeeze", "transpose", "swapaxes")
+            "dot", "nonzero", "cumsum", "cumprod")
 _MUTATING = ("fill", "sort", "put", "__setitem__")
 _HOST_READS = ("item", "tolist", "__int__", "__float__", "__bool__", "__index__", "__complex__", "tobytes")
 
