@@ -133,6 +133,18 @@ CASES = {
     "pack_pad": (["TakeRows", "PutRows"], lambda x: _pack_pad(x * x) * x, [(4, 3, 2)]),
     "scatter_add": (["ScatterAdd"], None, None),  # third order through GetItem: test_third_order_through_indexing
     "gru_variant_cells": (["GRUVariantCellFn"], _gru_variant_cells, [(2, 2), (2, 2), (6, 2), (6, 2), (6,), (6,)]),
+    "conv2d": (["Conv2dFn"], lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2).tanh(),
+               [(2, 4, 5, 4), (4, 2, 3, 2), (4,)]),
+    "pools": (
+        ["MaxPool2dFn", "AvgPool2dFn", "AdaptiveAvgPool2dFn"],
+        lambda x: F.max_pool2d(x * x, 3, 2, 1) + F.avg_pool2d(x * x, 3, 2, 1) + F.adaptive_avg_pool2d(x * x, 3),
+        [(1, 2, 5, 6)],
+    ),
+    "im2col_col2im": (  # third order of conv2d: its create_graph backward records Unfold and Fold
+        ["Unfold", "Fold"],
+        lambda x, w: tr.autograd.grad((F.conv2d(x, w, padding=1) ** 3).sum(), [x, w], create_graph=True),
+        [(1, 2, 4, 4), (2, 2, 2, 2)],
+    ),
 }
 
 

@@ -14,3 +14,4 @@ from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, get_rnn_impl, rnn_i
 from .attention import AdditiveAttention, DotProductAttention, MultiheadAttention
 from .functional import scaled_dot_product_attention
 from .transformer import PositionalEncoding, TransformerEncoder, TransformerEncoderLayer
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d

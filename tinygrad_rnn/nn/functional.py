@@ -24,6 +24,7 @@ from ..tensor import Tensor
 from ..ops import layers as layer_ops
 from ..ops import losses as loss_ops
 from .functional_activations import cosine_similarity, gelu, leaky_relu, normalize, pad, silu  # noqa: F401
+from .functional_conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d  # noqa: F401
 from .functional_args import (  # noqa: F401  (F._check_reduction and friends: the modules use them too)
     _REDUCTIONS, _broadcastable, _check_reduction, _constant, _pointwise_arguments, _reduce, _require_floating,
     _same_device, _tensor,

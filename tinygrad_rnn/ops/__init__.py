@@ -8,6 +8,7 @@ record).
 
 The fused ops the layers use: ``layers`` (linear, embedding, dropout, layer norm), ``activations``
 (GELU, SiLU, leaky ReLU, erf), ``norms`` (vector norms, cosine similarity), ``padding``, ``losses``,
+``conv`` (conv2d and max/avg/adaptive pooling over im2col windows: ``Unfold``/``Fold``),
 ``packing`` (the row moves of packing and padding sequences), and ``rnn`` (whole RNN/LSTM/GRU
 sequences and single steps; ``rnn_packed`` runs them on packed batches; ``rnn_composed`` holds the
 cell equations as primitive ops, which the fused cells differentiate for a second-order backward;
