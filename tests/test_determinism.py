@@ -44,6 +44,7 @@ SHORTER = {
     "seq2seq-addition": ["--epochs", "1", "--examples", "256", "--hidden", "16"],
     "word-embeddings": ["--max-words", "30000"],
     "who-speaks": ["--epochs", "2"],
+    "vit-digits": ["--epochs", "2"],
     "time-series": ["--epochs", "2", "--horizons", "6", "--max-windows", "64", "--hidden", "8", "--lookback", "48"],
 }
 #: keys that measure time, not computation (at any depth, e.g. a results table's ``seconds_per_epoch``)
