@@ -45,6 +45,8 @@ SHORTER = {
     "word-embeddings": ["--max-words", "30000"],
     "who-speaks": ["--epochs", "2"],
     "vit-digits": ["--epochs", "2"],
+    "image-captioning": ["--epochs", "1", "--train-scenes", "800"],
+    "vqa": ["--epochs", "1", "--train-scenes", "800"],
     "time-series": ["--epochs", "2", "--horizons", "6", "--max-windows", "64", "--hidden", "8", "--lookback", "48"],
 }
 #: keys that measure time, not computation (at any depth, e.g. a results table's ``seconds_per_epoch``)
