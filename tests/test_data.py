@@ -289,23 +289,9 @@ def test_split_series_and_normalizer():
         split_series(series, train_fraction=0.0)
 
 
-def test_load_seattle_temps_in_celsius():
-    pytest.importorskip("vega_datasets")
-    from tinygrad_rnn.data import load_seattle_temps
-    temps = load_seattle_temps()
-    assert temps.dtype == np.float32 and temps.ndim == 1
-    assert len(temps) > 8000
-    # Seattle in Celsius: roughly -10..40, with a mean around 10, not ~50 (Fahrenheit).
-    assert -15 < temps.min() and temps.max() < 45
-    assert 5 < temps.mean() < 15
-
-
 def test_missing_optional_packages_give_install_hint(monkeypatch):
-    from tinygrad_rnn.data import load_digits_sequences, load_seattle_temps
-    monkeypatch.setitem(sys.modules, "vega_datasets", None)  # makes the import fail
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(ImportError, match=r"load_seattle_temps: .*tinygrad_rnn\[examples\]"):
-        load_seattle_temps()
+    from tinygrad_rnn.data import load_digits_sequences
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
     with pytest.raises(ImportError, match=r"load_digits_sequences: .*tinygrad_rnn\[examples\]"):
         load_digits_sequences()
 

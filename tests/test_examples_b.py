@@ -1,4 +1,5 @@
-"""The lecture examples min-char-rnn, char-lstm, seq2seq-addition and time-series, in quick mode.
+"""The lecture examples min-char-rnn, char-lstm and seq2seq-addition, in quick mode (time-series:
+tests/test_time_series.py).
 
 Each test runs an example in-process (``main(argv)``) and checks that it
 learned (a metric against a baseline), that it wrote its graph, plots and
@@ -134,46 +135,3 @@ def test_seq2seq_addition_same_seed_same_losses(tmp_path):
     assert first["losses"] == second["losses"]
     assert first["exact_match"] == second["exact_match"]
     assert not (tmp_path / "a" / "attention.png").exists()
-
-
-def test_time_series_beats_the_mean_predictor(tmp_path):
-    pytest.importorskip("vega_datasets")
-    out = tmp_path / "run"
-    metrics = run_example("time-series", "--quick", "--out", out)
-    assert len(metrics["table"]) == 9
-    for row in metrics["table"]:
-        key = f"{row['model']}_{row['horizon']}h"
-        assert row["test_mae"] < 0.75 * row["mean_test_mae"], key
-        assert metrics["last_epoch_loss"][key] < metrics["first_epoch_loss"][key], key
-        assert row["parameters"] > 0 and row["seconds_per_epoch"] > 0
-    assert metrics["naive_test_mae"]["1h"] < metrics["naive_test_mae"]["12h"]
-    assert_graph(out)
-    assert_png(out / "predictions.png")
-    assert_png(out / "losses.png")
-    assert "gru" in (out / "table.txt").read_text(encoding="utf-8")
-    assert metrics["trend"] == 0.2
-
-
-def test_time_series_trend_augmentation_keeps_the_last_reading():
-    module = support.load_example("time-series")
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((50, 120, 1)).astype(np.float32)
-    y = rng.standard_normal(50).astype(np.float32)
-    X2, y2 = module.augment_trend(X, y, slope=0.01, horizon=6, rng=np.random.default_rng(1))
-    assert X2.shape == X.shape and X2.dtype == X.dtype and y2.dtype == y.dtype
-    np.testing.assert_allclose(X2[:, -1], X[:, -1], atol=1e-6)  # the "same as now" reading is unchanged
-    per_hour = (y2 - y) / 6  # the target moved by slope × horizon ...
-    assert np.all(np.abs(per_hour) <= 0.01 + 1e-6) and per_hour.std() > 0.003
-    hours = np.arange(-119, 1, dtype=np.float32)  # ... and every window by the same straight line
-    np.testing.assert_allclose(X2[..., 0] - X[..., 0], per_hour[:, None] * hours, atol=1e-4)
-    same_X, same_y = module.augment_trend(X, y, slope=0.0, horizon=6, rng=rng)
-    assert same_X is X and same_y is y
-
-
-def test_time_series_same_seed_same_result(tmp_path):
-    pytest.importorskip("vega_datasets")
-    argv = ["--quick", "--models", "rnn", "--horizons", "6", "--epochs", 1, "--max-windows", 128]
-    first = run_example("time-series", *argv, "--out", tmp_path / "a")
-    second = run_example("time-series", *argv, "--out", tmp_path / "b")
-    assert first["first_epoch_loss"] == second["first_epoch_loss"]
-    assert first["test_mae"] == second["test_mae"]

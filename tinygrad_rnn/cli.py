@@ -108,7 +108,7 @@ def _run_example(args) -> int:
 
 
 #: import name -> PyPI name of the optional packages the examples use
-_PIP_NAMES = {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "vega_datasets": "vega_datasets"}
+_PIP_NAMES = {"sklearn": "scikit-learn", "matplotlib": "matplotlib"}
 
 
 def _missing_package(prog, exc):

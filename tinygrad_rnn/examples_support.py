@@ -96,7 +96,7 @@ FLOAT_FLAG_RANGES = {
     "lr": _POSITIVE, "lr_decay": _POSITIVE, "clip": _POSITIVE, "max_norm": _POSITIVE, "temperature": _POSITIVE,
     "time_limit": _POSITIVE, "epochs": _POSITIVE, "val_fraction": _FRACTION, "test_fraction": _FRACTION,
     "dropout": ("a number in [0, 1)", lambda v: 0 <= v < 1),
-    "noise": _NON_NEGATIVE, "trend": _NON_NEGATIVE,
+    "noise": _NON_NEGATIVE, "max_gap_hours": _NON_NEGATIVE,
 }
 
 

@@ -1,14 +1,19 @@
-"""Temperature forecasting: the Seattle hourly series, sliding windows, normalisation, baseline.
+"""Forecasting windows: chronological splits, sliding windows, normalisation, the naive baseline.
 
-Typical use::
+Typical use on one series::
 
-    temps = load_seattle_temps()
     train, test = split_series(temps, train_fraction=0.7)
     norm = Normalizer.fit(train)
     X, y = make_windows(norm.transform(train), lookback=120, horizon=1)
     ...
     mae_degrees = mae_normalised * norm.scale
     baseline = naive_forecast_mae(test, lookback=120, horizon=1)
+
+On a multivariate series (T, F) with gaps, such as a
+:class:`~tinygrad_rnn.data.weather.WeatherSeries`, windows are named by the row
+of their last input (:func:`window_ends`) and cut only when a batch needs them
+(:func:`gather_windows`), so a year of 10-minute readings never has to be
+copied 240 times over.
 """
 
 from __future__ import annotations
@@ -20,29 +25,7 @@ import numpy as np
 from ..checks import check_fraction, check_int
 from ._checks import check_1d
 
-__all__ = ["load_seattle_temps", "split_series", "make_windows", "Normalizer",
-           "naive_forecast_mae"]
-
-_EXAMPLES_HINT = 'install it with: pip install "tinygrad_rnn[examples]"'
-
-
-def load_seattle_temps() -> np.ndarray:
-    """Hourly Seattle air temperatures for 2010 in degrees Celsius, float32, shape (8759,).
-
-    Comes from the local copy of vega_datasets' ``seattle-temps`` (no network).
-    The source is in degrees Fahrenheit; it is converted here with
-    ``(F - 32) * 5 / 9``. Values are in time order, one per hour (the source
-    has a single missing hour, which is not filled in).
-    """
-    try:
-        from vega_datasets import local_data
-    except ImportError as err:
-        raise ImportError(f"load_seattle_temps: needs the vega_datasets package; "
-                          f"{_EXAMPLES_HINT}") from err
-    frame = local_data("seattle-temps").sort_values("date")
-    fahrenheit = frame["temp"].to_numpy(dtype=np.float64)
-    return ((fahrenheit - 32.0) * (5.0 / 9.0)).astype(np.float32)
-
+__all__ = ["split_series", "make_windows", "window_ends", "gather_windows", "Normalizer", "naive_forecast_mae"]
 
 def split_series(series, train_fraction: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
     """Chronological (train, test) split: the first ``train_fraction`` is train.
@@ -99,6 +82,35 @@ def naive_forecast_mae(series, lookback: int = 120, horizon: int = 1) -> float:
     last_inputs = series[lookback - 1:lookback - 1 + n_windows]
     targets = series[lookback - 1 + horizon:]
     return float(np.mean(np.abs(targets - last_inputs)))
+
+
+def window_ends(values, lookback: int, horizon: int, every: int = 1, targets=None) -> np.ndarray:
+    """The last input row ``e`` of every complete window of ``values`` (T, F), int64, ascending.
+
+    A window reads the ``lookback`` rows ``e - every·(lookback-1), ..., e - every, e``
+    and its target is row ``e + horizon``. It is complete when every row it
+    spans, from its first input to its last, and its target row hold no NaN.
+    ``targets=(lo, hi)`` keeps the windows whose target row is in ``[lo, hi)``
+    (a split; their inputs may reach back before ``lo``, which is the past).
+    """
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"window_ends: values must be a 2-D (time, features) array, got shape {values.shape}")
+    lookback = check_int("window_ends", "lookback", lookback, minimum=1)
+    horizon = check_int("window_ends", "horizon", horizon, minimum=1)
+    every = check_int("window_ends", "every", every, minimum=1)
+    lo, hi = (0, len(values)) if targets is None else targets
+    span = every * (lookback - 1)
+    bad = np.concatenate([[0], np.cumsum(~np.isfinite(values).all(axis=1))])  # bad[i]: NaN rows before row i
+    ends = np.arange(max(span, lo - horizon), min(len(values), hi) - horizon, dtype=np.int64)
+    complete = (bad[ends + 1] == bad[ends - span]) & (bad[ends + horizon + 1] == bad[ends + horizon])
+    return ends[complete]
+
+
+def gather_windows(values, ends, lookback: int, every: int = 1) -> np.ndarray:
+    """The inputs of the windows ending at rows ``ends``: float32 (len(ends), lookback, F), oldest first."""
+    offsets = np.arange(-(lookback - 1), 1, dtype=np.int64) * every
+    return np.asarray(values, dtype=np.float32)[np.asarray(ends)[:, None] + offsets]
 
 
 class Normalizer:
