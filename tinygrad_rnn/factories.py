@@ -218,9 +218,9 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     return Tensor(data, dtype=dtype, device=device)
 
 
-def tensor(data, dtype=None, device="cpu", requires_grad=False) -> Tensor:
-    """Same as ``Tensor(data, ...)``, in PyTorch's spelling."""
-    return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype)
+def tensor(data, dtype=None, device="cpu", requires_grad=False, *, name=None) -> Tensor:
+    """Same as ``Tensor(data, ...)``, in PyTorch's spelling; ``name`` labels it in ``draw_graph``."""
+    return Tensor(data, requires_grad=requires_grad, device=device, dtype=dtype, name=name)
 
 
 def manual_seed(seed: int) -> None:

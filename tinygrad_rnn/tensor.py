@@ -28,12 +28,13 @@ from .tensor_shape import ShapeMethods
 class Tensor(ShapeMethods, MathMethods, InplaceMethods):
     """An n-dimensional array on a device that can record how it was computed.
 
-    ``Tensor(data, requires_grad=False, device=None, dtype=None)``: Python
+    ``Tensor(data, requires_grad=False, device=None, dtype=None, *, name=None)``: Python
     floats and lists of floats take the default dtype (float32 unless
     ``set_default_dtype`` changed it), Python ints int64; NumPy arrays keep
     their dtype. The values
     are copied (``from_numpy`` shares memory instead). ``device`` is ``"cpu"``
-    (the default) or ``"cuda[:N]"``.
+    (the default) or ``"cuda[:N]"``. ``name`` (not in PyTorch) labels the tensor
+    in ``draw_graph``: ``Tensor(w, requires_grad=True, name="W_hh")``.
 
     ``t.array`` is the raw NumPy/CuPy array, what ops compute on; ``t.data`` is
     PyTorch's: the same values as a tensor cut from the graph.
@@ -45,7 +46,7 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
     )
     __array_priority__ = 1000  # so ndarray OP Tensor calls Tensor's reflected operator
 
-    def __init__(self, data, requires_grad=False, device=None, dtype=None):
+    def __init__(self, data, requires_grad=False, device=None, dtype=None, *, name=None):
         if isinstance(data, Tensor):
             data = data.array if device is None or get_backend(device) is data._backend else data._backend.to_host(data.array)
             source = None
@@ -76,6 +77,8 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         self._version = None
         self._hooks = None
         self._view_of = None
+        if name is not None:
+            self.name = name
 
     @staticmethod
     def _make(data, backend, requires_grad=False, creator=None, index=0):
@@ -149,13 +152,20 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
 
     @property
     def name(self):
-        """An optional name, shown by the graph renderer (e.g. ``"h"`` or ``"loss"``)."""
+        """An optional name, shown by the graph renderer (e.g. ``"W_hh"``, ``"h"`` or ``"loss"``).
+
+        It belongs to this tensor object: results of ops do not inherit it, except
+        that ``detach()`` and a ``to()`` copy of a leaf keep the leaf's name (the
+        same tensor to the reader). Not PyTorch's ``names`` (named dimensions).
+        """
         if self._name is None and self._creator is not None and self._creator.trace.names:
             return self._creator.trace.names.get(self._index)
         return self._name
 
     @name.setter
     def name(self, value):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"Tensor.name: expected a str or None, got {type(value).__name__}")
         self._name = value
         if self._creator is not None:
             trace = self._creator.trace
@@ -230,6 +240,8 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
             extras.append(f"grad_fn=<{self._creator.name}>")
         elif self.requires_grad:
             extras.append("requires_grad=True")
+        if self._creator is None and self._name is not None:
+            extras.append(f"name={self._name!r}")
         return f"tensor({body}{''.join(', ' + e for e in extras)})"
 
     # ------------------------------------------------------ devices and dtypes
@@ -244,6 +256,8 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
             target = get_backend(device)
             if target is not self._backend:
                 out = ew.ToDevice.apply(out, target=target)
+        if out is not self and out._creator is None and self._creator is None:
+            out._name = self._name
         return out
 
     def astype(self, dtype, copy=True) -> "Tensor":
@@ -275,6 +289,8 @@ class Tensor(ShapeMethods, MathMethods, InplaceMethods):
         if self._version is None:
             self._version = [0]
         out._version = self._version
+        if self._creator is None:
+            out._name = self._name
         return out
 
     def clone(self) -> "Tensor":

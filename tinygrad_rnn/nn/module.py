@@ -22,17 +22,23 @@ from ..tensor import Tensor, as_dtype
 
 
 class Parameter(Tensor):
-    """A leaf tensor that a module owns and an optimizer updates (``requires_grad=True``)."""
+    """A leaf tensor that a module owns and an optimizer updates (``requires_grad=True``).
+
+    ``name`` (not in PyTorch) labels it in ``draw_graph`` in place of its dotted
+    ``named_parameters()`` name; ``Parameter(t)`` keeps the name of a leaf ``t``.
+    """
 
     __slots__ = ()
 
-    def __init__(self, data, requires_grad=True):
+    def __init__(self, data, requires_grad=True, *, name=None):
         if isinstance(data, Tensor):  # shares the tensor's memory, as torch.nn.Parameter(t) does
-            super().__init__(np.zeros((), dtype=data.dtype), device=data.device)
+            if name is None and data.is_leaf:
+                name = data.name
+            super().__init__(np.zeros((), dtype=data.dtype), device=data.device, name=name)
             self.set_(data.detach())
             self.requires_grad_(requires_grad)
         else:
-            super().__init__(data, requires_grad=requires_grad)
+            super().__init__(data, requires_grad=requires_grad, name=name)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import gc
+import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 
 from ..checks import check_int
+from ..tensor import Tensor
 from .budget import collapse
 from .emit import to_digraph
 from .folded import fold
@@ -14,6 +17,10 @@ from .walk import collect_functions, flatten_roots
 
 _MODES = ("unrolled", "folded")
 _RANKDIRS = ("LR", "RL", "TB", "BT")
+
+#: what the drawing says when ``show_grads=True`` finds no gradient at all
+NO_GRADS_NOTE = ("no gradients recorded yet: call backward() before drawing with show_grads=True "
+                 "(run the forward pass and backward() inside tr.retain_grads() to keep every tensor's gradient)")
 
 
 def draw_graph(
@@ -26,6 +33,7 @@ def draw_graph(
     max_nodes=300,
     rankdir="LR",
     model=None,
+    params=None,
 ):
     """Draw the recorded graph that produced ``root`` (a tensor, or a list/tuple such as ``(output, (h, c))``).
 
@@ -34,12 +42,18 @@ def draw_graph(
     recurrent layer once with its recurrence as an arrow labelled
     ``h(t-1) ×T`` (the folded network of the lecture). Parameters carry their
     ``named_parameters()`` names, found from the modules that ran (or from
-    ``model``). Fused cells are one node each unless ``expand_fused=True``,
-    which draws their gates. Beyond ``max_nodes`` nodes, the middle of long
-    runs of steps collapses into one summary node. With ``show_grads=True``,
+    ``model``). Tensors of your own are named by ``params``, a dict name →
+    tensor as torchviz's ``make_dot`` takes (``params={"W_hh": W_hh}``;
+    entries not in the graph are ignored), or by their own ``name``
+    (``tr.tensor(..., name="W_hh")``, ``t.name = "W_hh"``); ``params`` wins
+    over a tensor's own name, which wins over its dotted module name. Fused
+    cells are one node each unless ``expand_fused=True``, which draws their
+    gates. Beyond ``max_nodes`` nodes, the middle of long runs of steps
+    collapses into one summary node. With ``show_grads=True``,
     after a ``backward()`` run inside ``tinygrad_rnn.retain_grads()``, every
     tensor shows its gradient norm and nodes and arrows are shaded on a log
-    scale, so vanishing or exploding gradients over time are visible.
+    scale, so vanishing or exploding gradients over time are visible; drawn
+    before any ``backward()``, the picture says so in a note (and warns).
 
     Returns a ``graphviz.Digraph``: it displays inline in Jupyter, and
     ``.render(path, format="svg")`` or ``.pipe(format="png")`` run ``dot``.
@@ -51,17 +65,61 @@ def draw_graph(
     check_int("draw_graph", "max_nodes", max_nodes, minimum=1)
     if model is not None and not hasattr(model, "named_parameters"):
         raise TypeError(f"draw_graph: model must be a Module, got {type(model).__name__}")
+    params = _check_params(params)
     roots = flatten_roots(root)
     with _gc_paused():
         functions = collect_functions(roots)
-        names = Names(functions, model)
+        names = Names(functions, model, params)
         drawing = build(roots, functions, names, show_shapes=show_shapes, show_grads=show_grads,
                         expand_fused=expand_fused)
+        note = None
+        if show_grads and not _has_grads(drawing):
+            note = NO_GRADS_NOTE
+            warnings.warn(f"draw_graph: {note}", UserWarning, stacklevel=2)
         if mode == "folded":
             fold(drawing)
         else:
             collapse(drawing, max_nodes)
-        return to_digraph(drawing, rankdir=rankdir, show_grads=show_grads)
+        return to_digraph(drawing, rankdir=rankdir, show_grads=show_grads, note=note)
+
+
+def _type_name(value) -> str:
+    kind = type(value)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _check_params(params) -> dict:
+    """``params`` as a dict name → leaf tensor, or a clear error saying what is wrong with it."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        hint = (" (for a module's parameters pass model=..., or params=dict(model.named_parameters()))"
+                if hasattr(params, "named_parameters") else "")
+        raise TypeError(f"draw_graph: params must be a dict of name -> tensor, got {_type_name(params)}{hint}")
+    named = {}
+    for key, value in params.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"draw_graph: params keys must be non-empty strings (the names), got {key!r}")
+        if not isinstance(value, Tensor):
+            raise TypeError(f"draw_graph: params[{key!r}] must be a tinygrad_rnn Tensor, got {_type_name(value)}")
+        if not value.is_leaf:
+            raise ValueError(
+                f"draw_graph: params[{key!r}] is not a leaf tensor (an op made it: {value.grad_fn.name}); "
+                f"params names leaves such as weights; name an op's result with .name = {key!r} instead"
+            )
+        if id(value) in named:
+            raise ValueError(f"draw_graph: params names one tensor twice: {named[id(value)]!r} and {key!r}")
+        named[id(value)] = key
+    return dict(params)
+
+
+def _has_grads(drawing) -> bool:
+    """Whether any gradient was found for the drawing (False before the first ``backward()``;
+    True when nothing in it could have one)."""
+    if not any(node.wants_grad for node in drawing.nodes):
+        return True
+    return (any(node.grad is not None for node in drawing.nodes)
+            or any(edge.grad is not None for edge in drawing.edges.values()))
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import textwrap
 
 import graphviz
 
@@ -21,6 +22,10 @@ from .labels import grad_text, is_reverse
 #: ``newrank`` lays the steps out in time order (a staircase), but its cost grows fast with
 #: the number of steps; beyond this many visible steps dot's default ranking is used.
 NEWRANK_MAX_STEPS = 24
+
+#: the fill and border/text colour of a note the reader must see (amber, as a warning)
+NOTE_FILL = "#fff3cd"
+NOTE_BORDER = "#8a6d00"
 
 
 def _title_html(node) -> str:
@@ -106,8 +111,12 @@ def _visible_parents(drawing):
     return visible, layer_children, hidden
 
 
-def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True) -> graphviz.Digraph:
-    """The drawing as a ``graphviz.Digraph`` (displays inline in Jupyter; ``.render``/``.pipe`` run ``dot``)."""
+def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=None) -> graphviz.Digraph:
+    """The drawing as a ``graphviz.Digraph`` (displays inline in Jupyter; ``.render``/``.pipe`` run ``dot``).
+
+    ``note``, when given, is drawn as a highlighted box next to the legend
+    (a warning the reader must see, such as gradients asked for but not there).
+    """
     graph = graphviz.Digraph(
         "tinygrad_rnn",
         graph_attr={"rankdir": rankdir, "fontname": style.FONT, "fontsize": "11", "nodesep": "0.25",
@@ -163,6 +172,10 @@ def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True) -> graph
     if legend and drawing.nodes:
         grad_range = scale.range if scale is not None and not scale.empty else None
         graph.node("legend", style.legend_label(roles, grad_range), shape="plaintext", margin="0")
+    if note:
+        text = "<br/>".join(html.escape(line) for line in textwrap.wrap(note, 70))
+        graph.node("note", f"<{text}>", shape="note", style="filled", fillcolor=NOTE_FILL, color=NOTE_BORDER,
+                   fontcolor=NOTE_BORDER)
     return graph
 
 

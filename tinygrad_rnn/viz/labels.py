@@ -2,7 +2,9 @@
 
 Parameters are named as ``named_parameters()`` names them (``encoder.weight_ih_l0``),
 found from the outermost module recorded in the ops' scopes or from an explicit
-``model=``; tensors named ``h``/``c`` (by the layer, by an op's
+``model=``. A tensor's own ``name`` (``Tensor(..., name="W_hh")``) wins over its
+dotted name, and ``draw_graph(params={"W_hh": W_hh})`` wins over both (the
+most explicit naming wins). Tensors named ``h``/``c`` (by the layer, by an op's
 ``Function.output_names``, or by the user) are recurrent state.
 """
 from __future__ import annotations
@@ -40,11 +42,12 @@ def cell_class(kind) -> str:
 
 
 class Names:
-    """Dotted names of the modules and parameters behind a graph."""
+    """Dotted names of the modules and parameters behind a graph, and the names given by ``params=``."""
 
-    def __init__(self, functions, model=None):
+    def __init__(self, functions, model=None, params=None):
         self.modules = {}
         self.params = {}
+        self.explicit = {id(tensor): name for name, tensor in (params or {}).items()}
         roots = [model] if model is not None else []
         for fn in functions:
             for scope in fn.trace.scope.chain() if fn.trace.scope is not None else ():
@@ -74,7 +77,18 @@ class Names:
         return f"{name}: {kind}" if name and name != kind else kind
 
     def param_name(self, tensor):
-        return self.params.get(id(tensor))
+        """The name a leaf is drawn with as a parameter, or None when it is not one.
+
+        ``params=`` first, then the tensor's own name (for a module's
+        parameter), then its dotted ``named_parameters()`` name.
+        """
+        explicit = self.explicit.get(id(tensor))
+        if explicit is not None:
+            return explicit
+        dotted = self.params.get(id(tensor))
+        if dotted is not None and tensor.name:
+            return tensor.name
+        return dotted
 
 
 def _prefixes(tops, model):
