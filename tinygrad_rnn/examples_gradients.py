@@ -54,9 +54,9 @@ def state_gradient_norms(cell, x) -> dict:
 
     The states keep their gradients with ``retain_grad()``; each ∂L/∂c_t is the
     whole gradient, through c_{t+1} and through h_t = o_t ⊙ tanh(c_t) alike. For
-    that an LSTM cell runs ``impl="composed"`` here (and is set back after): the
-    fused step returns h' and c' side by side, so the retained gradient of its
-    c' would only hold the path through c_{t+1} (at t = T it would be zero).
+    that an LSTM cell runs ``impl="composed"`` here (and is set back after), the
+    equations as written, one op per gate; the fused step's retained c'.grad is
+    the same whole gradient (tests/test_viz_cells.py compares the two).
     Like any ``backward()``, it also accumulates into the parameters' ``.grad``.
     """
     if not isinstance(cell, (nn.RNNCell, nn.LSTMCell, nn.GRUCell)):

@@ -74,9 +74,12 @@ class Trace:
     ``names``      names given to outputs with ``Tensor.name = ...`` ({index: name}) or None.
     ``out_grads``  the output gradients, kept inside ``retain_grads()``.
     ``step_grad_norms``  for a whole-sequence op inside ``retain_grads()``: ‖dL/dh_t‖ per step.
+    ``step_cell_grad_norms``  likewise for an LSTM's cell state: the whole ‖dL/dc_t‖ per step
+                   (through c_{t+1} and through h_t = o_t ⊙ tanh(c_t)); None for other ops.
     """
 
-    __slots__ = ("scope", "constants", "out_meta", "names", "out_grads", "step_grad_norms", "keep_grads")
+    __slots__ = ("scope", "constants", "out_meta", "names", "out_grads", "step_grad_norms", "step_cell_grad_norms",
+                 "keep_grads")
 
     def __init__(self, scope, constants, out_meta, keep_grads):
         self.scope = scope
@@ -85,6 +88,7 @@ class Trace:
         self.names = None
         self.out_grads = None
         self.step_grad_norms = None
+        self.step_cell_grad_norms = None
         self.keep_grads = keep_grads
 
     def constant(self, index):

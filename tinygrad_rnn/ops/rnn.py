@@ -40,7 +40,10 @@ computing only the running sequences of each step (``ops/rnn_packed.py``).
 from __future__ import annotations
 
 from ..autograd import Function
-from .rnn_composed import fused_cell_graph_backward, gru_cell_composed, lstm_cell_composed, rnn_cell_composed
+from .rnn_composed import (
+    fused_cell_graph_backward, gru_cell_composed, keep_whole_cell_grad, lstm_cell_composed, lstm_kind,
+    rnn_cell_composed,
+)
 from . import rnn_packed
 
 
@@ -222,7 +225,8 @@ class FusedSequence(Function):
 
     def graph_backward(self, *grads):
         """Refused, as cuDNN's RNNs in PyTorch refuse it: the whole-sequence kernels have no recorded form."""
-        layer = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "lstm": "LSTM", "gru": "GRU"}.get(self.cell, self.cell)
+        layer = {"rnn_tanh": "RNN", "rnn_relu": "RNN", "gru": "GRU"}.get(self.cell, self.cell)
+        layer = "LSTM" if layer.startswith("lstm") else layer
         raise RuntimeError(
             f"{layer} layer {self.layer} (direction {self.direction}) ran as one fused whole-sequence op, which "
             f"does not support double backward (create_graph=True); build the layer with impl=\"composed\" "
@@ -379,7 +383,7 @@ def _lstm_forward(fn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, reverse, coupled)
     return hs, cs
 
 
-def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
+def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms, cell_norms=None):
     x2, w_ih, w_hh, w_ch, gates, hs, cs = fn.saved
     xp = fn.xp
     kernels = fn.backend.rnn_kernels()
@@ -394,6 +398,9 @@ def _lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
         prev, cur = t + reverse, t + 1 - reverse
         dout_t = None if dout is None else dout[t]
         _record_norm(xp, norms, t, dh, dout_t)
+        if cell_norms is not None:
+            total = rnn_packed.lstm_cell_grad(xp, dh, dout_t, dc, gates[t], cs[cur], w_ch)
+            cell_norms[t] = xp.sqrt((total * total).sum())
         kernels.lstm_backward(dh, dout_t, dc, gates[t], cs[prev], cs[cur], w_ch, coupled, dgates[t], dc_prev, tmp)
         if need_h0 or t != first:
             xp.dot(dgates[t], w_hh, out=dh)
@@ -418,7 +425,11 @@ class LSTMSequenceFn(FusedSequence):
 
     Inputs ``(x (T, B, I), h0, c0 (B, H), W_ih, W_hh[, b_ih, b_hh][, w_ch])``;
     outputs ``(output (T, B, H), h_n, c_n)``. ``peephole`` and ``coupled``
-    select the variants described on :class:`~tinygrad_rnn.nn.LSTMCell`.
+    select the variants described on :class:`~tinygrad_rnn.nn.LSTMCell`
+    (drawn as the cell kinds ``"lstm_peephole"``, ``"lstm_coupled"``,
+    ``"lstm_peephole_coupled"``). Inside ``retain_grads()`` its backward also
+    records ``trace.step_cell_grad_norms``: ‖dL/dc_t‖ per step, the whole
+    gradient of c_t (through c_{t+1} and through h_t alike).
     """
 
     output_names = ("output", "h_n", "c_n")
@@ -427,7 +438,7 @@ class LSTMSequenceFn(FusedSequence):
                 batch_sizes=None):
         b_ih, b_hh, w_ch = _split_extra(extra, bias, peephole)
         self.bias, self.coupled, self.reverse = bias, coupled, int(direction)
-        self.describe("lstm", x.shape[0], h0.shape[-1], layer, direction, batch_sizes)
+        self.describe(lstm_kind(peephole, coupled), x.shape[0], h0.shape[-1], layer, direction, batch_sizes)
         if batch_sizes is not None:
             return rnn_packed.lstm_forward(
                 self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, batch_sizes, self.reverse, coupled
@@ -437,13 +448,20 @@ class LSTMSequenceFn(FusedSequence):
         return hs[1 - self.reverse : T + 1 - self.reverse], _copy(self.xp, hs[last]), _copy(self.xp, cs[last])
 
     def backprop(self, dout, dh_n, dc_n, norms):
-        if self.active is not None:
-            return rnn_packed.lstm_backward(self, dout, dh_n, dc_n, self.reverse, self.coupled, norms)
-        return _lstm_backward(self, dout, dh_n, dc_n, self.reverse, self.coupled, norms)
+        cell_norms = None if norms is None else self.xp.zeros(norms.shape, dtype=norms.dtype)
+        backward = rnn_packed.lstm_backward if self.active is not None else _lstm_backward
+        grads = backward(self, dout, dh_n, dc_n, self.reverse, self.coupled, norms, cell_norms)
+        if cell_norms is not None:
+            self.trace.step_cell_grad_norms = [float(v) for v in self.backend.to_host(cell_norms)]
+        return grads
 
 
 class LSTMCellFn(FusedCell):
-    """One LSTM step as one op: (h', c') from (x, h, c), with a hand-written backward."""
+    """One LSTM step as one op: (h', c') from (x, h, c), with a hand-written backward.
+
+    A retained c' (or one kept by ``retain_grads()``) gets the whole dL/dc', see
+    :func:`~tinygrad_rnn.ops.rnn_composed.keep_whole_cell_grad`.
+    """
 
     cell = "lstm"
     output_names = ("h", "c")
@@ -451,11 +469,13 @@ class LSTMCellFn(FusedCell):
     def forward(self, x, h, c, w_ih, w_hh, *extra, bias=True, peephole=False, coupled=False):
         b_ih, b_hh, w_ch = _split_extra(extra, bias, peephole)
         self.bias, self.coupled, self.peephole = bias, coupled, peephole
+        self.cell = lstm_kind(peephole, coupled)
         self.keep_inputs(x, h, c, w_ih, w_hh, *extra)
         hs, cs = _lstm_forward(self, x[None], h, c, w_ih, w_hh, b_ih, b_hh, w_ch, 0, coupled)
         return hs[1], cs[1]
 
     def backward(self, dh, dc):
+        keep_whole_cell_grad(self, dh, dc)
         return _lstm_backward(self, None, dh, dc, 0, self.coupled, None)
 
     def composed(self, x, h, c, w_ih, w_hh, *extra):

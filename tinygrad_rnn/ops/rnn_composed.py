@@ -18,6 +18,7 @@ from __future__ import annotations
 from ..autograd import grad
 from .elementwise import Clone
 from .layers import LinearFn
+from .rnn_packed import lstm_cell_grad
 
 
 def _linear(x, w, b):
@@ -184,3 +185,31 @@ def fused_cell_graph_backward(fn, grads):
     for (k, _), g in zip(wanted, found):
         result[k] = g
     return tuple(result)
+
+
+def lstm_kind(peephole, coupled) -> str:
+    """The cell kind an LSTM op is drawn as: ``"lstm"``, or with ``_peephole`` / ``_coupled`` for a variant."""
+    return "lstm" + ("_peephole" if peephole else "") + ("_coupled" if coupled else "")
+
+
+def keep_whole_cell_grad(fn, dh, dc):
+    """Before a fused LSTM cell's backward: give its c' output the whole dL/dc' where a gradient is kept.
+
+    h' = o ⊙ tanh(c') is computed inside the op, so the gradient arriving at c'
+    holds only the path through the next step. A composed cell's c' also has
+    the path through h'; so when c' is retained (``retain_grad()``) or the op
+    ran inside ``retain_grads()``, the kept gradient becomes that whole one
+    (no work otherwise). A ``create_graph`` backward keeps the partial one.
+    """
+    ref = fn.retained.get(1) if fn.retained else None
+    c_out = ref() if ref is not None else None
+    if c_out is None and not fn.trace.keep_grads:
+        return
+    _, _, _, w_ch, gates, hs, cs = fn.saved
+    xp = fn.xp
+    dh = xp.zeros_like(hs[1]) if dh is None else dh
+    total = lstm_cell_grad(xp, dh, None, xp.zeros_like(cs[1]) if dc is None else dc, gates[0], cs[1], w_ch)
+    if c_out is not None:
+        c_out.grad = c_out._make(total, c_out._backend)
+    if fn.trace.out_grads is not None and len(fn.trace.out_grads) > 1:
+        fn.trace.out_grads[1] = total

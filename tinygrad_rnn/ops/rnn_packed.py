@@ -112,6 +112,23 @@ def _record_norm(xp, norms, t, n, dout_t, *states):
     norms[t] = xp.sqrt((total * total).sum())
 
 
+def lstm_cell_grad(xp, dh, dout_t, dc, gates, c, w_ch):
+    """The whole dL/dc_t of one LSTM step as a new array, computed apart from the fused kernel (which
+    keeps it only in a scratch buffer): ``dc`` (the path from c_{t+1}, peepholes of step t+1 included)
+    plus the path through h_t = o_t ⊙ tanh(c_t), and through o_t's peephole w_co ⊙ c_t when ``w_ch``.
+    ``dh`` is dL/dh_t without the output's ``dout_t``; ``gates`` are the activated gates (i, f, g, o).
+    Only called while recording (inside retain_grads(), or for a retained c')."""
+    H = c.shape[-1]
+    o = gates[:, 3 * H :]
+    dh_t = dh if dout_t is None else dh + dout_t
+    th = xp.tanh(c)
+    dho = dh_t * o
+    total = dc + dho * (1 - th * th)
+    if w_ch is not None:
+        total += dho * th * (1 - o) * w_ch[2 * H :]
+    return total
+
+
 def _weight_grads(fn, first, x, prev, w_ih, dg_in, dg_rec):
     """dx and [dW_ih, dW_hh(, db_ih, db_hh)], each ONE matmul or sum over the N packed rows (None where
     nobody needs it); ``first`` is the input index of W_ih."""
@@ -189,7 +206,9 @@ def lstm_forward(fn, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_ch, batch_sizes, rever
     return hs, steps.finals(xp, hs, reverse), steps.finals(xp, cs, reverse)
 
 
-def lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
+def lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms, cell_norms=None):
+    """Packed BPTT; with ``norms`` / ``cell_norms`` (inside retain_grads()) it records ‖dL/dh_t‖ and
+    ‖dL/dc_t‖ over each step's running rows."""
     x, w_ih, w_hh, w_ch, gates, h_prev, c_prev, cs = fn.saved
     xp, kernels, steps = fn.xp, fn.backend.rnn_kernels(), fn.packed
     H = cs.shape[-1]
@@ -202,6 +221,9 @@ def lstm_backward(fn, dout, dh_n, dc_n, reverse, coupled, norms):
         r, n = steps.rows(t), steps.sizes[t]
         dout_t = None if dout is None else dout[r]
         _record_norm(xp, norms, t, n, dout_t, dh)
+        if cell_norms is not None:
+            total = lstm_cell_grad(xp, dh[:n], dout_t, dc[:n], gates[r], cs[r], w_ch)
+            cell_norms[t] = xp.sqrt((total * total).sum())
         kernels.lstm_backward(dh[:n], dout_t, dc[:n], gates[r], c_prev[r], cs[r], w_ch, coupled, dgates[r],
                               dc_prev[:n], tmp[:n])
         xp.dot(dgates[r], w_hh, out=dh[:n])

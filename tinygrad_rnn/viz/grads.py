@@ -4,8 +4,9 @@ Ops created inside ``tinygrad_rnn.retain_grads()`` keep their output
 gradients (``fn.trace.out_grads``; None for an output nobody used) after
 ``backward()``; leaves have ``.grad``; tensors marked with ``retain_grad()``
 have theirs too; a fused sequence op keeps ``fn.trace.step_grad_norms``, the
-norm of dL/dh_t at each step. Anything else was not
-kept, and the drawing says so.
+norm of dL/dh_t at each step, and a fused LSTM also ``step_cell_grad_norms``,
+the norm of the whole dL/dc_t. Anything else was not kept, and the drawing
+says so.
 """
 from __future__ import annotations
 
@@ -62,6 +63,14 @@ class GradNorms:
     def steps(fn):
         """A fused sequence op's per-step ‖dL/dh_t‖ (by time step), or None."""
         norms = fn.trace.step_grad_norms
+        if not norms:
+            return None
+        return [float(x) for x in norms]
+
+    @staticmethod
+    def cell_steps(fn):
+        """A fused LSTM sequence op's per-step ‖dL/dc_t‖ (by time step, the path through h_t included), or None."""
+        norms = fn.trace.step_cell_grad_norms
         if not norms:
             return None
         return [float(x) for x in norms]

@@ -230,6 +230,7 @@ class _Builder:
         if is_reverse(fn.direction):
             steps = reversed(steps)
         step_norms = self.norms.steps(fn) if self.norms is not None else None
+        cell_norms = self.norms.cell_steps(fn) if self.norms is not None else None
         output = None
         if (id(fn), 0) in self.used or (id(fn), 0) in self.roots:
             output = self.value_node(fn, 0, None, cluster, name=self.output_name(fn, 0) or "output", role="tensor")
@@ -254,6 +255,7 @@ class _Builder:
                 c = self.tensor_node("c", "cell", step, h_shape, h_dtype, sig="tensor:c_t")  # shaped like h
                 c.sub = True
                 c.wants_grad = self.norms is not None
+                c.grad = cell_norms[t] if cell_norms is not None and t < len(cell_norms) else None
                 self.drawing.connect(outs["c"], c)
             edge = self.drawing.connect(h, output)
             if edge is not None:
