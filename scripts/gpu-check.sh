@@ -13,7 +13,11 @@
 # Settings (environment), for a shorter check or a rehearsal on the CPU (tests/test_gpu_check_script.py):
 #   GPU_CHECK_DEVICE    cuda (default) or cpu      GPU_CHECK_TESTS     pytest arguments (default: tests)
 #   GPU_CHECK_EXAMPLES  example names (default: all) GPU_CHECK_BENCH   1 (default) or 0
-#   GPU_CHECK_BUDGET_S  seconds for the test suite (default 200; the whole check stays under 8 minutes: install ~30 s, suite <= 200 s, 14 examples ~2 min, bench gpu <= 120 s); PYTHON (default python3)
+#   GPU_CHECK_BUDGET_S  seconds for the test suite (default 180)
+#   GPU_CHECK_EXAMPLES_BUDGET_S  seconds after which no further example starts (default 180; each has 45 s)
+#   PYTHON (default python3)
+# The whole check stays under 10 minutes (one device call): install ~30 s, suite <= 180 s, examples
+# <= 180 + 45 s, bench gpu <= 120 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +33,8 @@ fi
 PYTHON=${PYTHON:-python3}
 DEVICE=${GPU_CHECK_DEVICE:-cuda}
 TESTS=${GPU_CHECK_TESTS:-tests}
-BUDGET=${GPU_CHECK_BUDGET_S:-200}
+BUDGET=${GPU_CHECK_BUDGET_S:-180}
+EXAMPLES_BUDGET=${GPU_CHECK_EXAMPLES_BUDGET_S:-180}
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg
 
 log() { echo "== gpu-check $(date -u +%H:%M:%S): $*" | tee -a "$OUT/summary.txt"; }
@@ -102,14 +107,20 @@ EXAMPLES=${GPU_CHECK_EXAMPLES:-$(ls examples/*.py | xargs -n1 basename | sed 's/
 : > "$OUT/examples.log"
 echo "{" > "$OUT/examples.json"
 first=1
+examples_start=$(date +%s)
 for name in $EXAMPLES; do
   dir=/tmp/gpu-check-examples/$name
   start=$(date +%s)
+  [ $first -eq 1 ] || echo "," >> "$OUT/examples.json"
+  first=0
+  if [ $(( start - examples_start )) -ge "$EXAMPLES_BUDGET" ]; then
+    log "example $name: skipped (the examples' budget of $EXAMPLES_BUDGET s is spent)"
+    printf '"%s": {"skipped": true}' "$name" >> "$OUT/examples.json"
+    continue
+  fi
   timeout 45 "$PYTHON" "examples/$name.py" --quick --device "$DEVICE" --out "$dir" >> "$OUT/examples.log" 2>&1
   code=$?
   log "example $name: exit $code in $(( $(date +%s) - start )) s"
-  [ $first -eq 1 ] || echo "," >> "$OUT/examples.json"
-  first=0
   if [ -f "$dir/metrics.json" ]; then
     printf '"%s": ' "$name" >> "$OUT/examples.json"; cat "$dir/metrics.json" >> "$OUT/examples.json"
   else

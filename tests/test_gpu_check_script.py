@@ -54,13 +54,29 @@ def test_a_suite_past_its_budget_still_leaves_its_xml(tmp_path):
     """The suite is stopped with SIGINT at GPU_CHECK_BUDGET_S: pytest still writes what ran, and the
     script goes on to the examples."""
     out = tmp_path / "out"
-    # far more than 20 s of tests on any machine (test_examples_a alone once finished in 19 s)
-    slow = "tests/test_examples_a.py tests/test_examples_b.py tests/test_conv.py"
-    done = _run(str(out), env=dict(GPU_CHECK_DEVICE="cpu", GPU_CHECK_TESTS=slow, GPU_CHECK_BUDGET_S="20",
+    # a suite that outlasts its budget on any machine, in this process group only (timeout's SIGINT
+    # reaches the whole group: a test's child process killed by it would fail instead of interrupting)
+    slow = tmp_path / "test_slow.py"
+    slow.write_text("import time\n\ndef test_quick():\n    pass\n\ndef test_slow():\n    time.sleep(120)\n")
+    done = _run(str(out), env=dict(GPU_CHECK_DEVICE="cpu", GPU_CHECK_TESTS=str(slow), GPU_CHECK_BUDGET_S="20",
                                    GPU_CHECK_EXAMPLES="hello", GPU_CHECK_BENCH="0"))
     assert done.returncode == 0, done.stdout + done.stderr
     summary = (out / "summary.txt").read_text()
     assert "test suite on cpu: exit 124" in summary and "example hello: exit 0" in summary
     suite = ElementTree.parse(out / "junit.xml").getroot().find("testsuite")  # written although interrupted
-    assert suite is not None and int(suite.get("tests")) >= 0
+    assert suite is not None and int(suite.get("tests")) >= 1  # test_quick, which ran before the budget
     assert "Interrupted" in (out / "tests.log").read_text() or "KeyboardInterrupt" in (out / "tests.log").read_text()
+
+
+def test_examples_past_their_budget_are_skipped_and_said_so(tmp_path):
+    """Once GPU_CHECK_EXAMPLES_BUDGET_S is spent no further example starts: the summary and the JSON say
+    which were skipped, and the JSON stays valid."""
+    out = tmp_path / "out"
+    done = _run(str(out), env=dict(GPU_CHECK_DEVICE="cpu", GPU_CHECK_TESTS="tests/test_gpu_check_script.py -k usage",
+                                   GPU_CHECK_EXAMPLES="hello bptt-by-hand", GPU_CHECK_EXAMPLES_BUDGET_S="0",
+                                   GPU_CHECK_BENCH="0"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = (out / "summary.txt").read_text()
+    assert "example hello: skipped" in summary and "example bptt-by-hand: skipped" in summary
+    assert json.loads((out / "examples.json").read_text()) == {"hello": {"skipped": True},
+                                                               "bptt-by-hand": {"skipped": True}}
