@@ -32,6 +32,16 @@ the Python standard library's source) or ``--data PATH`` (any UTF-8 text file;
 not with ``--corpus``). The vocabulary and the validation set always come from
 the whole text; ``--quick`` trains on the first 40,000 characters of the
 training part only.
+
+Interpretable cells (Karpathy, Johnson and Fei-Fei, "Visualizing and understanding recurrent
+networks"): after training, the checkpointed model reads the first ``--cells-chars`` characters of
+the validation text one at a time from a zero state, keeping its last layer's LSTM cell state
+``c_t`` after each (``h_t`` for ``--cell gru/rnn``, which have no ``c``). For each feature of a
+character -- inside quotes (``"`` in prose; ``"`` and ``'`` with Python's string and comment syntax
+for ``--corpus stdlib`` or a ``--data`` file ending in ``.py``), its position in the line and the
+indentation of its line (``tinygrad_rnn.examples_cells``) -- the unit with the largest |Pearson
+correlation| is drawn with ``tr.viz.text_activations`` in ``cells.html`` (each unit scaled by its
+largest |value|; red positive, blue negative) and its correlation goes to metrics.json (``cells``).
 """
 from __future__ import annotations
 
@@ -42,6 +52,7 @@ import numpy as np
 
 import tinygrad_rnn as tr
 import tinygrad_rnn.nn.functional as F
+from tinygrad_rnn import examples_cells as cells
 from tinygrad_rnn import examples_export as exporting
 from tinygrad_rnn import examples_parallel as parallel
 from tinygrad_rnn import examples_support as support
@@ -84,6 +95,8 @@ def build_parser():
                           help="stop training after this many minutes (evaluating and checkpointing first)")
     training.add_argument("--resume", type=support.checkpoint_file, default=None,
                           help="continue training from this checkpoint (its model settings and vocabulary win)")
+    training.add_argument("--cells-chars", type=support.positive_int, default=3000,
+                          help="validation characters read for cells.html (default 3000)")
     sampling = parser.add_argument_group("sampling")
     sampling.add_argument("--checkpoint", type=support.checkpoint_file, default=None,
                           help="checkpoint to sample from in sample mode (default OUT/checkpoint.npz)")
@@ -188,6 +201,38 @@ def unigram_loss(train_ids, val_ids, vocab_size) -> float:
     counts = np.bincount(train_ids, minlength=vocab_size) + 1.0
     logp = np.log(counts / counts.sum())
     return float(-logp[val_ids].mean())
+
+
+def is_python_text(args, corpus) -> bool:
+    """Whether the text is Python source (quotes then follow Python's syntax, ``'`` included)."""
+    return corpus == "stdlib" or (args.data is not None and str(args.data).lower().endswith(".py"))
+
+
+def interpretable_cells(run, model, vocab, val_ids, corpus) -> dict:
+    """Write cells.html: the start of the validation text coloured by the unit most correlated with
+    each feature (``examples_cells.FEATURES``); returns what metrics.json records under ``cells``."""
+    ids = val_ids[:run.args.cells_chars]
+    text = vocab.decode(ids)
+    python = is_python_text(run.args, corpus)
+    states = cells.recurrent_states(model.embed, model.rnn, ids, run.device)
+    chosen = cells.best_units(states, cells.features(text, python))
+    lstm = isinstance(model.rnn, nn.LSTM)
+    kind = "cell state c_t" if lstm else "hidden state h_t"
+    rows, labels = [], []
+    for pick in chosen:
+        if pick["unit"] is None:
+            print(f"cells: {pick['feature']}: constant over these {len(text)} characters, no unit chosen")
+            continue
+        column = states[:, pick["unit"]]
+        rows.append(column / max(float(np.abs(column).max()), 1e-12))
+        labels.append(f"{pick['feature']}: unit {pick['unit']}, r = {pick['correlation']:+.3f}")
+        print(f"cells: {labels[-1]}")
+    title = (f"char-rnn {type(model.rnn).__name__} {model.rnn.hidden_size}: last layer's {kind}, the first "
+             f"{len(text):,} validation characters; each unit scaled by its largest |value|")
+    if rows:
+        tr.viz.text_activations(text, np.stack(rows), title=title, labels=labels).save(run.path("cells.html"))
+    return {"state": "c" if lstm else "h", "chars": len(text),
+            "quotes": "python" if python else "prose", "units": chosen}
 
 
 def make_optimizer(name, params, lr):
@@ -325,6 +370,7 @@ def train_mode(run) -> dict:
     run.save_figure(fig, "loss.png")
 
     best_model, _, _ = load_checkpoint(run, checkpoint_path)
+    cell_report = interpretable_cells(run, best_model, vocab, val_ids, corpus)
     prime = args.prime if args.prime is not None else "\n"
     text_sample = generate(best_model, vocab, prime, args.sample_length or (200 if quick else 1000),
                            args.temperature, run.rng, device, args.top_k)
@@ -355,6 +401,7 @@ def train_mode(run) -> dict:
         "temperature": args.temperature,
         "top_k": args.top_k,
         "sample": text_sample,
+        "cells": cell_report,
     })
 
 

@@ -17,7 +17,7 @@ Read the core in this order:
 4. ``backends/`` — NumPy and CuPy behind one small interface, with the RNN
    gate kernels of each (``rnn_kernels_numpy.py``, ``rnn_kernels_cupy.py``);
 5. ``nn/`` — modules and ``functional`` in the shape of ``torch.nn``;
-6. ``viz/`` — the graph renderer (``draw_graph``).
+6. ``viz/`` — the graph renderer (``draw_graph``) and ``text_activations``.
 
 Around them: ``optim/`` (optimizers, ``lr_scheduler``), ``utils/data.py``
 (``Dataset``, ``DataLoader``), ``data/`` (the examples' datasets),

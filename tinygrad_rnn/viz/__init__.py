@@ -5,7 +5,10 @@
 ``show_grads=True`` shades the graph by gradient norm after ``backward()``.
 The lecture's architectures, built from tiny real models and drawn with it,
 are in ``tinygrad_rnn.lecture_graphs`` (``tinygrad-rnn graph KIND``).
+``text_activations(text, values)`` colours each character of a text by a
+hidden unit's activation (HTML and PNG), the lectures' interpretable cells.
 """
 from .draw import draw_graph
+from .text import TextActivations, text_activations
 
-__all__ = ["draw_graph"]
+__all__ = ["draw_graph", "text_activations", "TextActivations"]
