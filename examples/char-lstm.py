@@ -229,7 +229,7 @@ def interpretable_cells(run, model, vocab, val_ids, corpus) -> dict:
         print(f"cells: {labels[-1]}")
     title = (f"char-rnn {type(model.rnn).__name__} {model.rnn.hidden_size}: last layer's {kind}, the first "
              f"{len(text):,} validation characters; each unit scaled by its largest |value|")
-    if rows:
+    if rows and run.writes:  # rank 0 of a --distributed run writes, as for every other file
         tr.viz.text_activations(text, np.stack(rows), title=title, labels=labels).save(run.path("cells.html"))
     return {"state": "c" if lstm else "h", "chars": len(text),
             "quotes": "python" if python else "prose", "units": chosen}
