@@ -12,7 +12,9 @@ from .budget import collapse
 from .emit import to_digraph
 from .folded import fold
 from .labels import Names
-from .unrolled import build
+from .ir import step_blocks
+from .recurrence import find_steps
+from .unrolled import build, name_initial_states
 from .walk import collect_functions, flatten_roots
 
 _MODES = ("unrolled", "folded")
@@ -21,6 +23,11 @@ _RANKDIRS = ("LR", "RL", "TB", "BT")
 #: what the drawing says when ``show_grads=True`` finds no gradient at all
 NO_GRADS_NOTE = ("no gradients recorded yet: call backward() before drawing with show_grads=True "
                  "(run the forward pass and backward() inside tr.retain_grads() to keep every tensor's gradient)")
+
+#: what the drawing says when ``mode="folded"`` finds no loop to fold
+NO_LOOP_NOTE = ("no recurrence found: mode=\"folded\" draws this graph unrolled. A loop is found when the same ops "
+                "read the same weights once per step, each step reading the state the step before left; "
+                "to mark the steps yourself, run step t inside `with tr.autograd.scope(step=t):`")
 
 
 def draw_graph(
@@ -40,7 +47,11 @@ def draw_graph(
     ``mode="unrolled"`` draws every op, clustered by module (``encoder: LSTM``)
     and by time step (``t=0``, ``t=1``, ...); ``mode="folded"`` draws each
     recurrent layer once with its recurrence as an arrow labelled
-    ``h(t-1) ×T`` (the folded network of the lecture). Parameters carry their
+    ``h(t-1) ×T`` (the folded network of the lecture); a loop written by hand
+    with Tensor ops is found in the graph (the same ops reading the same
+    weights once per step, with a state handed from step to step) or marked
+    by running step ``t`` inside ``tr.autograd.scope(step=t)``, and where
+    there is none the picture says so in a note (and warns). Parameters carry their
     ``named_parameters()`` names, found from the modules that ran (or from
     ``model``). Tensors of your own are named by ``params``, a dict name →
     tensor as torchviz's ``make_dot`` takes (``params={"W_hh": W_hh}``;
@@ -72,15 +83,21 @@ def draw_graph(
         names = Names(functions, model, params)
         drawing = build(roots, functions, names, show_shapes=show_shapes, show_grads=show_grads,
                         expand_fused=expand_fused)
-        note = None
+        notes = []
         if show_grads and not _has_grads(drawing):
-            note = NO_GRADS_NOTE
-            warnings.warn(f"draw_graph: {note}", UserWarning, stacklevel=2)
+            notes.append(NO_GRADS_NOTE)
+            warnings.warn(f"draw_graph: {NO_GRADS_NOTE}", UserWarning, stacklevel=2)
         if mode == "folded":
+            if not any(steps[0].kind == "step" for steps in step_blocks(drawing)):
+                if find_steps(drawing):
+                    name_initial_states(drawing)
+            if not step_blocks(drawing):
+                notes.append(NO_LOOP_NOTE)
+                warnings.warn(f"draw_graph: {NO_LOOP_NOTE}", UserWarning, stacklevel=2)
             fold(drawing)
         else:
             collapse(drawing, max_nodes)
-        return to_digraph(drawing, rankdir=rankdir, show_grads=show_grads, note=note)
+        return to_digraph(drawing, rankdir=rankdir, show_grads=show_grads, note=notes)
 
 
 def _type_name(value) -> str:

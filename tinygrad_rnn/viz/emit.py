@@ -114,8 +114,9 @@ def _visible_parents(drawing):
 def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=None) -> graphviz.Digraph:
     """The drawing as a ``graphviz.Digraph`` (displays inline in Jupyter; ``.render``/``.pipe`` run ``dot``).
 
-    ``note``, when given, is drawn as a highlighted box next to the legend
-    (a warning the reader must see, such as gradients asked for but not there).
+    ``note``, when given (a string, or a list of them drawn as paragraphs), is drawn as a
+    highlighted box next to the legend (a warning the reader must see, such as gradients
+    asked for but not there).
     """
     graph = graphviz.Digraph(
         "tinygrad_rnn",
@@ -172,8 +173,9 @@ def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=Non
     if legend and drawing.nodes:
         grad_range = scale.range if scale is not None and not scale.empty else None
         graph.node("legend", style.legend_label(roles, grad_range), shape="plaintext", margin="0")
-    if note:
-        text = "<br/>".join(html.escape(line) for line in textwrap.wrap(note, 70))
+    paragraphs = [note] if isinstance(note, str) else list(note or ())
+    if paragraphs:
+        text = "<br/><br/>".join("<br/>".join(html.escape(line) for line in textwrap.wrap(p, 70)) for p in paragraphs)
         graph.node("note", f"<{text}>", shape="note", style="filled", fillcolor=NOTE_FILL, color=NOTE_BORDER,
                    fontcolor=NOTE_BORDER)
     return graph

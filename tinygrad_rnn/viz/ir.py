@@ -73,12 +73,17 @@ class Edge:
 
 
 class Drawing:
-    """Nodes, edges (one per ordered pair of nodes) and clusters, in creation order."""
+    """Nodes, edges (one per ordered pair of nodes) and clusters, in creation order.
+
+    ``inputs`` maps each op node to the nodes of its inputs, slot by slot
+    (None for a 0-d constant), for finding the initial state of a loop.
+    """
 
     def __init__(self):
         self.nodes = []
         self.edges = {}
         self.clusters = []
+        self.inputs = {}
 
     def add_node(self, node):
         self.nodes.append(node)

@@ -93,7 +93,7 @@ class _Builder:
         self.leaves = {}
         self.alive = []
         self.roots = {}
-        self.inputs = {}
+        self.inputs = self.drawing.inputs
         self.used = set()
 
     # ----------------------------------------------------------------- helpers
@@ -278,7 +278,7 @@ class _Builder:
                     cluster.block = ("calls", parent, id(cluster.module))
                     cluster.time = i
                     cluster.word = "call"
-        _name_initial_states(self.drawing, self.inputs)
+        name_initial_states(self.drawing)
         return self.drawing
 
 
@@ -290,13 +290,19 @@ def _initial(node, state):
     return node
 
 
-def _name_initial_states(drawing, inputs):
+def name_initial_states(drawing):
     """Name the unnamed constants that play the state's part in the first step of a loop.
 
     When an op of the first step reads such a constant in the input slot
-    where the same op of the second step reads the state (``h`` or ``c``) the
-    first step left, the constant is the initial state.
+    where the same op of the second step reads a value the first step left
+    (its ``h`` or ``c``, or any result of a loop written by hand), the
+    constant is the initial state: ``initial h``/``initial c`` for a named
+    state; in time steps with no named state at all (a loop written by hand)
+    ``initial state``, numbered when a loop has several. (Where a state is
+    named, another value read back, such as the previous output fed in as
+    the next input, is not a state.)
     """
+    inputs = drawing.inputs
     for steps in step_blocks(drawing):
         if len(steps) < 2:
             continue
@@ -308,14 +314,22 @@ def _name_initial_states(drawing, inputs):
                 key = (step, node.sig)
                 seen[key] = seen.get(key, 0) + 1
                 (first if step is steps[0] else second)[(node.sig, seen[key])] = node
+        generic = steps[0].kind == "step" and not any(n.role in ("hidden", "cell") for n in member)
+        found = []
         for key, node in first.items():
             twin = second.get(key)
             if twin is None or node not in inputs or twin not in inputs:
                 continue
             for src, later in zip(inputs[node], inputs[twin]):
-                if (src is not None and src.sig == "leaf:input" and later is not None
-                        and later.role in ("hidden", "cell") and member.get(later) is steps[0]):
+                if src is None or src.sig != "leaf:input" or later is None or member.get(later) is not steps[0]:
+                    continue
+                if later.role in ("hidden", "cell"):
                     _initial(src, "h" if later.role == "hidden" else "c")
+                elif generic and src not in found:
+                    found.append(src)
+        for k, src in enumerate(found):
+            title = "initial state" if len(found) == 1 else f"initial state {k + 1}"
+            src.title, src.sig, src.role = title, f"leaf:{title}", "hidden"
 
 
 def build(roots, functions, names, *, show_shapes=True, show_grads=False, expand_fused=False) -> Drawing:
