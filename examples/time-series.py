@@ -443,11 +443,12 @@ def main(argv=None) -> dict:
     bar.close()
 
     h = args.horizons[0]
-    model = models.get(("gru", h), models[(args.models[0], h)])
+    drawn = "gru" if "gru" in args.models else args.models[0]
+    model = models[(drawn, h)]
     probe_ends = ends_by_h[h]["train"][:2]
     probe = model(tr.tensor(experiment.inputs(probe_ends), device=run.device))
     target = tr.tensor(experiment.targets(probe_ends, h * experiment.rows_per_hour), device=run.device)
-    run.graph(F.mse_loss(probe, target), "graph", mode="folded", model=model)
+    run.graph(F.mse_loss(probe, target), "graph", mode="unrolled" if drawn == "fc" else "folded", model=model)
     table = format_table(rows, args.horizons)
     print(table)
     run.write_text("table.txt", table + "\n")
