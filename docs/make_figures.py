@@ -21,15 +21,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 #: file name -> (what it shows, arguments of build_lecture_graph)
 FIGURES = {
-    "unrolled_rnn": ("an Elman RNN unrolled over 4 steps, one output per step",
+    "unrolled_rnn": ("an Elman RNN unrolled over 4 steps, one output and one loss L_t per step, summed into L",
                      dict(kind="many-to-many", steps=4, cell="rnn")),
-    "folded_lstm": ("an LSTM folded: one cell with its gates and the recurrence h(t-1), c(t-1)",
+    "folded_lstm": ("an LSTM folded: one cell with its gates, the recurrence h(t-1), c(t-1) and the loss L_t",
                     dict(kind="many-to-many", steps=6, cell="lstm", mode="folded", expand_fused=True)),
     "composed_lstm_folded": ("a composed LSTM step (every primitive op) folded",
                              dict(kind="many-to-one", steps=6, cell="lstm", mode="folded", impl="composed")),
     "seq2seq": ("an encoder-decoder: the encoder's final state starts the decoder",
                 dict(kind="seq2seq", steps=3, cell="gru")),
-    "attention": ("a decoder step attending over the encoder outputs (Bahdanau), folded",
+    "attention": ("a decoder step attending over the encoder outputs (Bahdanau, one node per call), folded",
                   dict(kind="attention", steps=3, cell="gru", mode="folded")),
     "bidirectional": ("a bidirectional RNN: a forward and a reverse chain",
                       dict(kind="bidirectional", steps=3, cell="rnn")),

@@ -399,6 +399,8 @@ def test_lecture_graphs_have_the_expected_structure():
     s2s = build_lecture_graph("seq2seq", cell="lstm").source
     assert 'label="encoder: LSTM"' in s2s and 'label="decoder: LSTM"' in s2s
     att = build_lecture_graph("attention", steps=3).source
+    assert count_title(att, "attention") == 3 and "Softmax" not in att  # one node per attention call
+    att = build_lecture_graph("attention", steps=3, expand_fused=True).source
     assert att.count('label="attention: AdditiveAttention"') == 3 and "Softmax" in att
     bi = build_lecture_graph("bidirectional").source
     assert 'label=forward' in bi and 'label=reverse' in bi

@@ -5,7 +5,8 @@ shapes, runs it on random data (and ``backward()`` when ``grads=True``), and
 returns ``draw_graph`` of its loss. It builds models, so it lives beside the
 CLI (``tinygrad-rnn graph KIND``), not in ``viz/``, which only draws:
 
-* ``many-to-many``: an RNN reads x_1..x_T and a Linear head gives y_t at every step;
+* ``many-to-many``: an RNN reads x_1..x_T and a Linear head gives y_t at every step; each step has
+  its own loss L_t (cross-entropy of y_t against that step's target) and L = Σ_t L_t, as the lecture draws it;
 * ``many-to-one``: the head reads only the last hidden state (sequence classification);
 * ``one-to-many``: one input sets the initial state; each step feeds back its previous output;
 * ``seq2seq``: an ``encoder`` RNN's final state starts a ``decoder`` RNN (teacher forcing);
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 from . import autograd
 from .checks import check_int
-from .factories import manual_seed, randn, zeros
+from .factories import manual_seed, randint, randn, zeros
 from .functions import cat, stack
 from .nn import (
     GRU, LSTM, RNN, AdditiveAttention, GRUCell, LSTMCell, Linear, Module, MSELoss, RNNCell,
 )
+from .nn.functional import cross_entropy
 from .viz import draw_graph
 
 KINDS = ("many-to-many", "many-to-one", "one-to-many", "seq2seq", "attention", "bidirectional", "stacked")
@@ -130,6 +132,29 @@ def _model_and_inputs(kind, cell, steps, impl):
     return model, (randn(steps, BATCH, INPUT), randn(steps, BATCH, OUTPUT))
 
 
+def per_step_loss(prediction, targets):
+    """L = Σ_t L_t for ``prediction`` (T, B, C) logits and ``targets`` (T, B) class indices.
+
+    Each L_t (cross-entropy of y_t against step t's targets) is computed inside
+    ``autograd.scope(step=t)`` and named ``"L"``, and y_t is named ``"y"``, so
+    the drawing shows y_t → L_t in every time step (``L_t`` once folded) and
+    the arrows of all steps meeting in the total L.
+    """
+    losses = []
+    for t in range(prediction.shape[0]):
+        with autograd.scope(step=t):
+            y = prediction[t]
+            y.name = "y"
+            target = targets[t]
+            target.name = "target"
+            step_loss = cross_entropy(y, target)
+            step_loss.name = "L"
+        losses.append(step_loss)
+    total = stack(losses).sum()
+    total.name = "L"
+    return total
+
+
 def build_lecture_graph(kind, steps=4, cell="rnn", mode="unrolled", grads=False, *, impl=None, expand_fused=False,
                         max_nodes=300, seed=0):
     """Build, run and draw a tiny model of architecture ``kind`` (see :data:`KINDS`).
@@ -138,7 +163,8 @@ def build_lecture_graph(kind, steps=4, cell="rnn", mode="unrolled", grads=False,
     length; ``mode`` ``"unrolled"`` or ``"folded"``. With ``grads=True`` the
     loss is backpropagated inside ``retain_grads()`` and the drawing is shaded
     by gradient norm. ``impl`` picks the recurrent implementation (``"fused"``,
-    ``"cell"`` or ``"composed"``; default: the global one). Returns a
+    ``"cell"`` or ``"composed"``; default: the global one). Fused cells and
+    attention calls are one node each unless ``expand_fused=True``. Returns a
     ``graphviz.Digraph``.
     """
     if kind not in KINDS:
@@ -150,7 +176,10 @@ def build_lecture_graph(kind, steps=4, cell="rnn", mode="unrolled", grads=False,
     model, inputs = _model_and_inputs(kind, cell, steps, impl)
     with autograd.retain_grads() if grads else autograd.enable_grad():
         prediction = model(*inputs)
-        loss = MSELoss()(prediction, randn(*prediction.shape))
+        if kind == "many-to-many":
+            loss = per_step_loss(prediction, randint(0, OUTPUT, prediction.shape[:2]))
+        else:
+            loss = MSELoss()(prediction, randn(*prediction.shape))
         if grads:
             loss.backward()
     return draw_graph(loss, mode=mode, show_grads=grads, expand_fused=expand_fused, max_nodes=max_nodes,

@@ -10,11 +10,19 @@ LSTM:  i, f, g, o = σ, σ, tanh, σ of (W_ih x + b_ih + W_hh h + b_hh);
 GRU:   r, z = σ(W_ir x + b_ir + W_hr h + b_hr), σ(...);
        n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn));  h' = (1 − z) ⊙ n + z ⊙ h
 RNN:   h' = tanh or relu(W_ih x + b_ih + W_hh h + b_hh)
+
+A call of a seq2seq attention module (``AdditiveAttention``,
+``DotProductAttention``) is composed of a dozen ops; like a fused cell it is
+drawn as one node per call (``collapse_calls``) unless ``expand_fused=True``.
 """
 from __future__ import annotations
 
+from ..nn.attention import AdditiveAttention, DotProductAttention
 from .ir import Cluster, Node
 from .labels import cell_class
+
+#: the modules each call of which is drawn as one node unless ``expand_fused=True``
+BLOCK_MODULES = (AdditiveAttention, DotProductAttention)
 
 
 def _lstm(peephole=False, coupled=False):
@@ -129,3 +137,50 @@ def _param_side(param, position, last_is_peephole=False) -> str:
     if last_is_peephole:
         return "ch"
     return "ih" if position % 2 == 0 else "hh"
+
+
+def collapse_calls(drawing, modules=BLOCK_MODULES) -> None:
+    """Draw each call of a module of the classes ``modules`` as one node, in place.
+
+    The call's ops (and those of its submodules) merge into one ``block`` node
+    titled with the module's name, class and op count (``attention`` /
+    ``AdditiveAttention`` / ``12 ops``; with gradients, the largest norm of its
+    ops), which takes the cluster's place; its leaves (parameters, inputs) and
+    the named tensors it hands out (``weights.name = "a"``) stay visible beside
+    it, so the arrows read query, keys → attention → context, a.
+    """
+    calls = [c for c in drawing.clusters if c.kind == "module" and isinstance(c.module, modules)]
+    called = set(calls)
+    calls = [c for c in calls if not any(a in called for a in c.chain()[1:])]  # the outermost calls only
+    if not calls:
+        return
+    outer = set(calls)
+    owner = {}
+    for node in drawing.nodes:
+        owner_call = next((a for a in node.cluster.chain() if a in outer), None) if node.cluster else None
+        if owner_call is not None:
+            owner[node] = owner_call
+    feeds_inside = {e.src for e in drawing.edges.values() if e.src in owner and owner.get(e.dst) is owner[e.src]}
+    blocks = {}
+    for call in calls:
+        kind = type(call.module).__name__
+        title = call.name or call.label
+        block = Node("block", "block", title, call.parent, [kind] if title != kind else [], sig=f"block:{call.label}")
+        blocks[call] = drawing.add_node(block)
+    mapping = {}
+    for node, call in owner.items():
+        block = blocks[call]
+        keep = node.kind == "tensor" and (node.sig.startswith("leaf:") or node not in feeds_inside)
+        if keep:
+            node.cluster = call.parent
+            continue
+        mapping[node] = block
+        block.ops += node.ops
+        if node.wants_grad:
+            block.wants_grad = True
+            if node.grad is not None and (block.grad is None or node.grad > block.grad):
+                block.grad = node.grad
+    for block in blocks.values():
+        block.details.append(f"{block.ops} ops")
+    drawing.merge(mapping)
+    drawing.drop_clusters({c for c in drawing.clusters if any(a in outer for a in c.chain())})

@@ -58,10 +58,12 @@ def draw_graph(
     entries not in the graph are ignored), or by their own ``name``
     (``tr.tensor(..., name="W_hh")``, ``t.name = "W_hh"``); ``params`` wins
     over a tensor's own name, which wins over its dotted module name. Fused
-    cells are one node each unless ``expand_fused=True``, which draws their
-    gates. Beyond ``max_nodes`` nodes, the middle of long runs of steps
-    collapses into one summary node. With ``show_grads=True``,
-    after a ``backward()`` run inside ``tinygrad_rnn.retain_grads()``, every
+    cells, and each call of a seq2seq attention module (``AdditiveAttention``,
+    ``DotProductAttention``), are one node each unless ``expand_fused=True``,
+    which draws their gates and the attention's ops. Beyond ``max_nodes``
+    nodes, the middle of long runs of steps collapses into one summary node.
+    With ``show_grads=True``, after a ``backward()`` run inside
+    ``tinygrad_rnn.retain_grads()``, every
     tensor shows its gradient norm and nodes and arrows are shaded on a log
     scale, so vanishing or exploding gradients over time are visible; drawn
     before any ``backward()``, the picture says so in a note (and warns).

@@ -22,9 +22,11 @@ ROLES = {
     "op": ("#f8f9fa", "#495057", "op"),
     "fused": ("#e5d4f7", "#6f42c1", "fused cell"),
     "gate": ("#f3ecfc", "#6f42c1", "gate (inside a fused cell)"),
+    "block": ("#d3f9d8", "#2b8a3e", "module call (attention), one node"),
     "summary": ("#ffffff", "#868e96", "collapsed time steps"),
 }
-LEGEND_ORDER = ("parameter", "input", "output", "loss", "hidden", "cell", "tensor", "op", "fused", "gate", "summary")
+LEGEND_ORDER = ("parameter", "input", "output", "loss", "hidden", "cell", "tensor", "op", "fused", "gate", "block",
+                "summary")
 
 #: node kind -> graphviz shape and style
 SHAPES = {
@@ -32,6 +34,7 @@ SHAPES = {
     "op": ("box", "rounded,filled"),
     "fused": ("box", "rounded,filled,bold"),
     "gate": ("box", "rounded,filled"),
+    "block": ("box", "rounded,filled,bold"),
     "summary": ("box", "dashed,filled"),
 }
 

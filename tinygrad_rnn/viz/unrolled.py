@@ -14,7 +14,7 @@ per-step structure is known.
 """
 from __future__ import annotations
 
-from .cells import add_cell, state_count
+from .cells import add_cell, collapse_calls, state_count
 from .grads import GradNorms
 from .ir import Cluster, Drawing, Node, common_cluster, step_blocks, step_members
 from .labels import is_reverse, scalar_text, shape_text, state_role
@@ -77,8 +77,11 @@ class _Clusters:
         return cluster
 
 
-#: names drawn with the time step as a subscript inside a step (h₃, c₃, x₃, y₃)
-_SUBSCRIPTED = ("h", "c", "x", "y")
+#: names drawn with the time step as a subscript inside a step (h₃, c₃, x₃, y₃, L₃)
+_SUBSCRIPTED = ("h", "c", "x", "y", "L")
+
+#: names of a (per-step) loss: drawn as a loss wherever they are, as the lecture's L_t are
+_LOSS_NAMES = ("L", "loss")
 
 
 class _Builder:
@@ -166,7 +169,7 @@ class _Builder:
         if root is not None:
             role = "loss" if all(n == 1 for n in shape) else state or "output"
         elif role is None:
-            role = state or "tensor"
+            role = state or ("loss" if name in _LOSS_NAMES and all(n == 1 for n in shape) else "tensor")
         title = name or ("loss" if role == "loss" else "output")
         node = self.tensor_node(title, role, None if root is not None else cluster, shape, dtype)
         node.root = root is not None
@@ -267,7 +270,10 @@ class _Builder:
                     node.root = True
 
     def finish(self):
-        """Mark repeated calls of one module under one parent as steps; name the initial states."""
+        """Draw attention calls as one node each (unless expanding); mark repeated calls of one module
+        under one parent as steps; name the initial states."""
+        if not self.expand:
+            collapse_calls(self.drawing)
         groups = {}
         for cluster in self.drawing.clusters:
             if cluster.kind == "module":
