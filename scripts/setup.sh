@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up tinygrad_rnn on a fresh Debian machine with only Python installed:
-# the graphviz `dot` program (Debian package), a virtualenv in .venv, and the
+# the graphviz `dot` program and chromium + chromium-driver (Debian packages; the
+# browser tests of the graph explorer), a virtualenv in .venv, and the
 # package with its test, examples, distributed (mpi4py + the MPICH wheel, which
 # brings mpiexec), onnx and safetensors extras. Safe to run again: it skips what is there.
 set -euo pipefail
@@ -20,6 +21,11 @@ apt_install() {
 if ! command -v dot >/dev/null 2>&1; then
   echo "setup: installing graphviz (the dot program) with apt-get"
   apt_install graphviz
+fi
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "setup: installing chromium and chromium-driver (the explorer's browser tests) with apt-get"
+  apt_install chromium chromium-driver
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -145,7 +145,8 @@ def test_graph_renders_svg_and_dot(tmp_path):
     assert path == tmp_path / "model.svg"
     assert "<svg" in path.read_text()
     assert "digraph" in (tmp_path / "model.dot").read_text()
-    assert run.outputs == ["model.dot", "model.svg"]
+    assert run.outputs == ["model.dot", "model.svg", "model.html"]
+    assert "<script>" in (tmp_path / "model.html").read_text()  # the explorer page beside the picture
 
 
 def test_graph_without_dot_writes_source_and_says_so(tmp_path, monkeypatch, capsys):

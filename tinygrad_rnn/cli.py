@@ -189,8 +189,12 @@ def _graph_command(commands):
     parser.add_argument("--cell", choices=CELLS, default="rnn", help="recurrent cell (default rnn)")
     parser.add_argument("--expand-fused", action="store_true", help="draw the gates inside fused cells")
     parser.add_argument("--max-nodes", type=positive_int, default=300, help="node budget before steps collapse")
-    parser.add_argument("-o", "--output", required=True, metavar="FILE",
+    parser.add_argument("-o", "--output", metavar="FILE",
                         help="output file; its suffix (.svg, .png, .pdf, .dot) picks the format")
+    parser.add_argument("--html", metavar="FILE",
+                        help="also (or only) write the interactive explorer: one self-contained .html page "
+                             "(pan, zoom, inspect, step through the backward pass; all tensors' gradients kept; "
+                             "--grads, --expand-fused and --max-nodes apply to -o only)")
     parser.set_defaults(handler=_run_graph, subparser=parser)
 
 
@@ -205,6 +209,12 @@ def _run_graph(args) -> int:
 
     if args.steps < 1:
         args.subparser.error(f"--steps must be at least 1, got {args.steps}")
+    if args.output is None and args.html is None:
+        args.subparser.error("give -o FILE (.svg, .png, .pdf, .dot), --html FILE.html, or both")
+    if args.html is not None:
+        _check_output_file(args, args.html, "html", "--html")
+    if args.output is None:
+        return _write_html(args)
     output = Path(args.output)
     fmt = output.suffix.lstrip(".").lower()
     if fmt not in ("svg", "png", "pdf", "dot"):
@@ -229,6 +239,43 @@ def _run_graph(args) -> int:
     except OSError as exc:
         args.subparser.error(str(exc))
     print(f"wrote {output} ({args.kind}, {args.cell}, {args.steps} steps, {args.mode})")
+    return 0 if args.html is None else _write_html(args)
+
+
+def _check_output_file(args, name, fmt, flag):
+    from pathlib import Path
+
+    path = Path(name)
+    if path.suffix.lstrip(".").lower() != fmt:
+        args.subparser.error(f"{flag} {name}: expected a .{fmt} file")
+    if not path.parent.exists():
+        args.subparser.error(f"{flag} {name}: folder {path.parent} does not exist")
+    if path.is_dir():
+        args.subparser.error(f"{flag} {name}: is a folder: expected a file name ending in .{fmt}")
+
+
+def _write_html(args) -> int:
+    """``graph --html FILE``: the lecture model's explorer page (laid out by dot; the backward recorded)."""
+    import shutil
+    from pathlib import Path
+
+    import graphviz
+
+    from .files import write_atomically
+    from .viz.explore_lecture import lecture_explorer
+
+    if shutil.which("dot") is None:
+        args.subparser.error("the graphviz 'dot' program is missing (Debian: apt-get install graphviz); "
+                             "--html lays the page out with it")
+    try:
+        page = lecture_explorer(args.kind, steps=args.steps, cell=args.cell, mode=args.mode).html
+    except (graphviz.CalledProcessError, graphviz.ExecutableNotFound) as exc:
+        args.subparser.error(f"the graphviz 'dot' program failed: {' '.join(str(exc).split())}")
+    try:
+        write_atomically(Path(args.html), lambda file: file.write(page.encode("utf-8")), "--html")
+    except OSError as exc:
+        args.subparser.error(str(exc))
+    print(f"wrote {args.html} ({args.kind}, {args.cell}, {args.steps} steps, explorer)")
     return 0
 
 

@@ -342,13 +342,14 @@ class ExampleRun:
     def graph(self, root, filename: str = "graph", **draw_options) -> Path:
         """Render the graph that produced ``root`` with ``tinygrad_rnn.viz.draw_graph(root, **draw_options)``.
 
-        Writes ``filename.dot`` (the DOT source) and ``filename.svg``; without
-        the Graphviz ``dot`` program only the ``.dot`` is written, with a note
+        Writes ``filename.dot`` (the DOT source), ``filename.svg`` and ``filename.html`` (the
+        ``tr.viz.explore`` page); without the ``dot`` program only the ``.dot`` is written, with a note
         saying how to get pictures. Returns the SVG path, or the DOT path.
         """
         import graphviz
 
         from tinygrad_rnn.viz import draw_graph
+        from tinygrad_rnn.viz.explore import example_page
 
         dot = draw_graph(root, **draw_options)
         dot_path = self.write_text(f"{filename}.dot", dot.source)
@@ -362,7 +363,10 @@ class ExampleRun:
                 file=sys.stderr,
             )
             return dot_path
-        return self._write(f"{filename}.svg", lambda file: file.write(svg))
+        path = self._write(f"{filename}.svg", lambda file: file.write(svg))
+        page = example_page(root, draw_options)  # the interactive explorer, beside the picture
+        self._write(f"{filename}.html", lambda file: file.write(page))
+        return path
 
     def save_figure(self, fig, filename: str, dpi: int = 110) -> Path:
         """Save a matplotlib figure (from :func:`figure`) as ``out/filename`` (PNG)."""

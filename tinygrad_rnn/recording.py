@@ -7,6 +7,7 @@ clusters ops by module and by time step with them.
 """
 from __future__ import annotations
 
+import math
 import weakref
 from contextlib import contextmanager
 
@@ -108,4 +109,73 @@ class Trace:
                     constants[i] = weakref.ref(c)
 
 
-__all__ = ["Scope", "scope", "Trace", "CURRENT"]
+class BackwardRecord:
+    """The order a ``backward()`` ran the tape in, kept by :func:`record_backward`.
+
+    ``steps`` holds one entry per function differentiated, in the order the
+    walk ran them: ``(fn, out_norms, sent)``, where ``out_norms`` is
+    ‖dL/d output i‖ per output (None for an output nobody used) and ``sent``
+    maps each input that got a gradient from this step (``id(leaf)``, or
+    ``(id(creator), output index)``) to the norm of that gradient;
+    ``leaves`` maps ``id(leaf)`` to the leaf tensors that got one.
+    The explorer (``tr.viz.explore``) replays it as its backward stepper.
+    """
+
+    def __init__(self):
+        self.steps = []
+        self.leaves = {}
+
+    def add(self, fn, grads_out, grads_in, to_shape):
+        """Called by the backward walk after ``fn``'s backward ran (only while recording);
+        ``to_shape(g, shape)`` undoes broadcasting of an input's gradient."""
+        backend = fn.backend
+        sent = {}
+        for parent, g, (shape, _) in zip(fn.next, grads_in, fn.in_meta):
+            if parent is None or g is None:
+                continue
+            if type(parent) is tuple:
+                key = (id(parent[0]), parent[1])
+            else:
+                key = id(parent)
+                self.leaves[key] = parent
+            norm = _norm_of(backend, to_shape(g, shape))
+            sent[key] = norm if key not in sent else math.hypot(sent[key], norm)
+        self.steps.append((fn, [None if g is None else _norm_of(backend, g) for g in grads_out], sent))
+
+    @property
+    def functions(self):
+        """The functions in the order their backward ran."""
+        return [fn for fn, _, _ in self.steps]
+
+
+def _norm_of(backend, g) -> float:
+    import numpy as np
+
+    host = backend.to_host(g if backend.is_array(g) else g.array)  # a Tensor under create_graph
+    return float(np.sqrt(np.sum(np.square(host, dtype=np.float64))))
+
+
+class _Recording:
+    record = None
+
+
+RECORDING = _Recording()
+
+
+@contextmanager
+def record_backward():
+    """Record the order every ``backward()`` inside runs the tape in, with each step's gradient norms.
+
+    ``with tr.autograd.record_backward() as record: loss.backward()`` leaves
+    the steps in ``record.steps``; outside it, ``backward()`` records nothing
+    and pays nothing. Combine with ``retain_grads()`` to keep the gradients themselves.
+    """
+    previous = RECORDING.record
+    record = RECORDING.record = BackwardRecord()
+    try:
+        yield record
+    finally:
+        RECORDING.record = previous
+
+
+__all__ = ["Scope", "scope", "Trace", "CURRENT", "BackwardRecord", "record_backward", "RECORDING"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 
 from . import graph_mode
+from ..recording import RECORDING
 from .function import STATE, check_finite
 
 
@@ -110,6 +111,7 @@ def _walk(seeds, retain_graph, create_graph, capture=None):
             heapq.heappush(heap, (-fn.seq, fn))
         slots[tensor._index] = g if slots[tensor._index] is None else slots[tensor._index] + g
     anomaly = STATE.anomaly
+    record = RECORDING.record
     hooked = {}
     relevant = capture.relevant if capture is not None else None
     while heap:
@@ -142,6 +144,8 @@ def _walk(seeds, retain_graph, create_graph, capture=None):
                 f"{fn.name}.backward: returned {len(grads_in)} gradient(s) for {len(fn.next)} input(s); "
                 "return one per input of forward (None where an input needs none)"
             )
+        if record is not None:
+            record.add(fn, grads_out, grads_in, sum_to_shape)
         if not retain_graph:
             fn.release()
         else:

@@ -7,8 +7,11 @@ The lecture's architectures, built from tiny real models and drawn with it,
 are in ``tinygrad_rnn.lecture_graphs`` (``tinygrad-rnn graph KIND``).
 ``text_activations(text, values)`` colours each character of a text by a
 hidden unit's activation (HTML and PNG), the lectures' interpretable cells.
+``explore(output, record=...)`` is the graph as an interactive page (pan, zoom,
+inspect, a backward stepper fed by ``record_backward()``).
 """
 from .draw import draw_graph
+from .explore import Explorer, explore, record_backward
 from .text import TextActivations, text_activations
 
-__all__ = ["draw_graph", "text_activations", "TextActivations"]
+__all__ = ["draw_graph", "explore", "Explorer", "record_backward", "text_activations", "TextActivations"]

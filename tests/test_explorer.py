@@ -1,0 +1,248 @@
+"""The backward-order recording and the explorer page (``tr.viz.explore``), without a browser."""
+import html
+import json
+import math
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tr
+from tinygrad_rnn import nn
+from tinygrad_rnn.recording import RECORDING
+from tinygrad_rnn.viz.explore import NO_RECORD_NOTE
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")
+
+
+def _chain():
+    """h1 = tanh(W x), h2 = tanh(W h1), L = sum(h2), recorded inside retain_grads() (every op keeps
+    its output gradients); named so the page's nodes can be found."""
+    tr.manual_seed(0)
+    W = tr.randn(3, 3, requires_grad=True)
+    x = tr.randn(3)
+    with tr.retain_grads():
+        h1 = (W @ x).tanh()
+        h1.name = "h1"
+        h2 = (W @ h1).tanh()
+        h2.name = "h2"
+        loss = h2.sum()
+        loss.name = "L"
+    return W, x, h1, h2, loss
+
+
+def _page_data(page):
+    found = re.search(r'<script type="application/json" id="tgx-data">(.*?)</script>', page, re.S)
+    return json.loads(found.group(1))
+
+
+def _by_title(nodes, title):
+    hits = [n for n in nodes.values() if n["title"] == title]
+    assert len(hits) == 1, f"{len(hits)} nodes titled {title!r}"
+    return hits[0]
+
+
+# ----------------------------------------------------------------------------- recording
+def test_record_matches_the_engines_order():
+    W, x, h1, h2, loss = _chain()
+    ran = []
+    for t in (h1, h2, loss):
+        t.register_hook(lambda g, t=t: ran.append(t.grad_fn))
+    with tr.viz.record_backward() as record:
+        loss.backward()
+    fns = record.functions
+    assert [fn.name for fn in fns] == ["Sum", "Tanh", "MatMul", "Tanh", "MatMul"]
+    # the hooks run when the walk reaches each creator: the same order as the record
+    assert [fns.index(fn) for fn in ran] == sorted(fns.index(fn) for fn in ran)
+    assert ran == [loss.grad_fn, h2.grad_fn, h1.grad_fn]
+
+
+def test_record_norms_are_the_gradients_norms():
+    W, x, h1, h2, loss = _chain()
+    with tr.viz.record_backward() as record:
+        loss.backward()
+    (_, out, sent), (tanh_fn, tanh_out, _) = record.steps[0], record.steps[1]
+    assert out == [1.0]
+    assert sent[(id(h2.grad_fn), 0)] == pytest.approx(math.sqrt(3.0))  # d sum / d h2 = ones(3)
+    assert tanh_out[0] == pytest.approx(float(np.linalg.norm(tanh_fn.trace.out_grads[0])))
+    parts = [s[id(W)] for _, _, s in record.steps if id(W) in s]
+    assert len(parts) == 2 and record.leaves[id(W)] is W
+    # the two parts sum to W.grad
+    assert math.hypot(*parts) > 0 and np.linalg.norm(W.grad.numpy()) <= sum(parts) + 1e-6
+
+
+def test_recording_is_off_by_default_and_restored():
+    assert RECORDING.record is None
+    W, x, h1, h2, loss = _chain()
+    loss.backward(retain_graph=True)
+    assert RECORDING.record is None
+    with tr.viz.record_backward() as outer:
+        with tr.viz.record_backward() as inner:
+            loss.backward(retain_graph=True)
+        assert RECORDING.record is outer
+    assert RECORDING.record is None
+    assert len(inner.steps) == 5 and outer.steps == []
+
+
+def test_record_under_create_graph():
+    x = tr.tensor([0.5, -1.0], requires_grad=True)
+    with tr.viz.record_backward() as record:
+        (x * x * x).sum().backward(create_graph=True)
+    assert [fn.name for fn in record.functions][0] == "Sum"
+    assert record.steps[-1][2][id(x)] > 0
+
+
+# ----------------------------------------------------------------------------- the page
+@needs_dot
+def test_page_metadata_values_and_grads():
+    W, x, h1, h2, loss = _chain()
+    with tr.viz.record_backward() as record:
+        loss.backward()
+    page = tr.viz.explore(loss, params={"W": W}, record=record).html
+    data = _page_data(page)
+    nodes = data["views"]["unrolled"]["nodes"]
+    w = _by_title(nodes, "W")
+    assert w["shape"] == [3, 3] and w["dtype"] == "float32" and w["device"] == "cpu"
+    values = W.numpy().astype(np.float64)
+    assert w["value"]["min"] == pytest.approx(values.min()) and w["value"]["max"] == pytest.approx(values.max())
+    assert w["value"]["mean"] == pytest.approx(values.mean())
+    assert w["value"]["values"] == pytest.approx(values.ravel().tolist())
+    assert w["grad"]["norm"] == pytest.approx(float(np.linalg.norm(W.grad.numpy())), rel=1e-5)
+    h1_node = _by_title(nodes, "h1")
+    assert h1_node["grad"]["values"] == pytest.approx(h1.grad_fn.trace.out_grads[0].tolist())
+    # the stepper: L from the first step, h2 from Sum's, W and h1 from the first MatMul's (step 3)
+    assert [data["steps"][k]["op"] for k in range(5)] == ["Sum", "Tanh", "MatMul", "Tanh", "MatMul"]
+    assert (_by_title(nodes, "L")["lit"], _by_title(nodes, "h2")["lit"], w["lit"], h1_node["lit"]) == (0, 0, 2, 2)
+    assert data["note"] is None
+
+
+@needs_dot
+def test_names_are_escaped():
+    W, x, h1, h2, loss = _chain()
+    h1.name = "</script><script>alert(1)</script>"
+    page = tr.viz.explore(loss, params={"<script>evil()</script>": W}).html
+    assert "<script>alert" not in page and "<script>evil" not in page
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    names = {n["title"] for n in _page_data(page)["views"]["unrolled"]["nodes"].values()}
+    assert {"<script>evil()</script>", "</script><script>alert(1)</script>"} <= names
+
+
+@needs_dot
+def test_page_references_no_external_url(tmp_path):
+    W, x, h1, h2, loss = _chain()
+    path = tr.viz.explore(loss).save(tmp_path / "graph.html")
+    page = path.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:|//)""", page, re.I)
+    assert not re.search(r"@import|url\(", page, re.I)
+    # the one URL-shaped string is the SVG namespace name createElementNS needs (never fetched)
+    assert set(re.findall(r"https?://[^\s\"'<>]*", page)) <= {"http://www.w3.org/2000/svg"}
+
+
+@needs_dot
+def test_without_a_record_the_page_says_so():
+    W, x, h1, h2, loss = _chain()
+    loss.backward()
+    explorer = tr.viz.explore(loss, mode="folded")
+    inline = explorer._repr_html_()
+    assert inline.startswith("<iframe srcdoc=") and "<script" not in inline  # the page is an escaped attribute
+    data = _page_data(html.unescape(re.search(r'srcdoc="([^"]*)"', inline).group(1)))
+    assert data["steps"] is None and data["note"] == NO_RECORD_NOTE
+    assert data["mode"] == "folded"
+    assert all(n["lit"] is None for n in data["views"]["unrolled"]["nodes"].values())
+
+
+@needs_dot
+def test_both_views_match_draw_graph():
+    tr.manual_seed(1)
+    cell = nn.RNNCell(2, 3)
+    h = tr.zeros(1, 3)
+    x = tr.randn(1, 6, 2)
+    for t in range(6):
+        h = cell(x[:, t], h)
+    loss = h.sum()
+    data = _page_data(tr.viz.explore(loss, model=cell).html)
+    for mode in ("unrolled", "folded"):
+        source = tr.viz.draw_graph(loss, model=cell, mode=mode).source
+        drawn = set(re.findall(r"^\t+(n\d+) \[", source, re.M))
+        assert set(data["views"][mode]["nodes"]) == drawn
+    assert len(data["views"]["folded"]["nodes"]) < len(data["views"]["unrolled"]["nodes"])
+
+
+def test_bad_arguments_are_named():
+    W, x, h1, h2, loss = _chain()
+    with pytest.raises(ValueError, match="explore: mode"):
+        tr.viz.explore(loss, mode="rolled")
+    with pytest.raises(TypeError, match="explore: record"):
+        tr.viz.explore(loss, record=[])
+    with pytest.raises(TypeError, match="explore: params"):
+        tr.viz.explore(loss, params=[W])
+
+
+# ----------------------------------------------------------------------------- command line and examples
+@needs_dot
+def test_cli_graph_writes_the_explorer(tmp_path, capsys):
+    from tinygrad_rnn import cli
+
+    html_path, svg_path = tmp_path / "out.html", tmp_path / "out.svg"
+    assert cli.main(["graph", "many-to-many", "--cell", "lstm", "--steps", "3", "--html", str(html_path),
+                     "-o", str(svg_path)]) == 0
+    assert svg_path.read_text().lstrip().startswith("<?xml")
+    data = _page_data(html_path.read_text(encoding="utf-8"))
+    assert data["steps"] and data["steps"][0]["op"] == "Sum" and data["note"] is None
+    hidden = [n for n in data["views"]["unrolled"]["nodes"].values() if n["role"] == "hidden" and n["step"] is not None]
+    assert sorted({n["step"] for n in hidden}) == [0, 1, 2] and all(n["norm"] > 0 for n in hidden)
+    assert cli.main(["graph", "many-to-one", "--html", str(tmp_path / "only.html")]) == 0
+    assert (tmp_path / "only.html").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["graph", "many-to-one"], "give -o FILE"),
+    (["graph", "many-to-one", "--html", "x.svg"], "--html x.svg: expected a .html file"),
+    (["graph", "many-to-one", "--html", "no/such/folder/x.html"], "does not exist"),
+])
+def test_cli_graph_html_errors(argv, message, capsys):
+    from tinygrad_rnn import cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@needs_dot
+def test_example_graph_writes_html_beside_svg(tmp_path):
+    import argparse
+
+    from tinygrad_rnn.examples_support import ExampleRun
+
+    tr.manual_seed(0)
+    model = nn.Linear(2, 1)
+    loss = model(tr.randn(4, 2)).pow(2).mean()
+    run = ExampleRun("test", argparse.Namespace(device="cpu", quick=True, seed=0, out=str(tmp_path)))
+    svg = run.graph(loss, "graph", model=model)
+    assert "graph.html" in run.outputs
+    page = (tmp_path / "graph.html").read_text(encoding="utf-8")
+    assert svg == tmp_path / "graph.svg" and _page_data(page)["note"] == NO_RECORD_NOTE
+    titles = {n["title"] for n in _page_data(page)["views"]["unrolled"]["nodes"].values()}
+    assert {"weight", "bias"} <= titles
+
+
+@needs_dot
+def test_steps_of_a_fused_sequence_op():
+    tr.manual_seed(2)
+    lstm = nn.LSTM(3, 4, batch_first=True)
+    x = tr.randn(2, 5, 3)
+    with tr.retain_grads():
+        out, (h, c) = lstm(x)
+        loss = out.pow(2).sum()
+    with tr.viz.record_backward() as record:
+        loss.backward()
+    nodes = _page_data(tr.viz.explore(loss, model=lstm, record=record).html)["views"]["unrolled"]["nodes"]
+    hidden = sorted((n for n in nodes.values() if n["role"] == "hidden" and n["step"] is not None),
+                    key=lambda n: n["step"])
+    sequence_step = [fn.name for fn in record.functions].index(hidden[0]["op"])
+    assert [n["step"] for n in hidden] == [0, 1, 2, 3, 4]
+    assert all(n["shape"] == [2, 4] and n["dtype"] == "float32" and n["lit"] == sequence_step for n in hidden)
+    fn = record.functions[sequence_step]
+    assert [n["norm"] for n in hidden] == pytest.approx([float(v) for v in fn.trace.step_grad_norms])
