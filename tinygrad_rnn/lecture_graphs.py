@@ -155,6 +155,22 @@ def per_step_loss(prediction, targets):
     return total
 
 
+def run_lecture_model(caller, kind, steps=4, cell="rnn", *, impl=None, seed=0):
+    """Check the arguments (errors name ``caller``), build the tiny model of ``kind`` and run it
+    forward on random inputs: ``(model, loss)`` (a loss L_t per step summed for many-to-many)."""
+    if kind not in KINDS:
+        raise ValueError(f"{caller}: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if cell not in CELLS:
+        raise ValueError(f"{caller}: cell must be one of {', '.join(CELLS)}, got {cell!r}")
+    check_int(caller, "steps", steps, minimum=1)
+    manual_seed(seed)
+    model, inputs = _model_and_inputs(kind, cell, steps, impl)
+    prediction = model(*inputs)
+    if kind == "many-to-many":
+        return model, per_step_loss(prediction, randint(0, OUTPUT, prediction.shape[:2]))
+    return model, MSELoss()(prediction, randn(*prediction.shape))
+
+
 def build_lecture_graph(kind, steps=4, cell="rnn", mode="unrolled", grads=False, *, impl=None, expand_fused=False,
                         max_nodes=300, seed=0):
     """Build, run and draw a tiny model of architecture ``kind`` (see :data:`KINDS`).
@@ -167,19 +183,8 @@ def build_lecture_graph(kind, steps=4, cell="rnn", mode="unrolled", grads=False,
     attention calls are one node each unless ``expand_fused=True``. Returns a
     ``graphviz.Digraph``.
     """
-    if kind not in KINDS:
-        raise ValueError(f"build_lecture_graph: kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if cell not in CELLS:
-        raise ValueError(f"build_lecture_graph: cell must be one of {', '.join(CELLS)}, got {cell!r}")
-    check_int("build_lecture_graph", "steps", steps, minimum=1)
-    manual_seed(seed)
-    model, inputs = _model_and_inputs(kind, cell, steps, impl)
     with autograd.retain_grads() if grads else autograd.enable_grad():
-        prediction = model(*inputs)
-        if kind == "many-to-many":
-            loss = per_step_loss(prediction, randint(0, OUTPUT, prediction.shape[:2]))
-        else:
-            loss = MSELoss()(prediction, randn(*prediction.shape))
+        model, loss = run_lecture_model("build_lecture_graph", kind, steps, cell, impl=impl, seed=seed)
         if grads:
             loss.backward()
     return draw_graph(loss, mode=mode, show_grads=grads, expand_fused=expand_fused, max_nodes=max_nodes,
