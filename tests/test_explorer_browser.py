@@ -10,6 +10,7 @@ import pytest
 
 import tinygrad_rnn as tr
 from tinygrad_rnn import nn
+from test_explorer import _chain as recorded_chain
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[test])")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -41,16 +42,8 @@ def driver():
 
 
 def _chain():
-    tr.manual_seed(0)
-    W = tr.randn(3, 3, requires_grad=True)
-    x = tr.randn(3)
-    with tr.retain_grads():
-        h1 = (W @ x).tanh()
-        h1.name = "h1"
-        h2 = (W @ h1).tanh()
-        h2.name = "h2"
-        loss = h2.sum()
-        loss.name = "L"
+    """test_explorer's chain h1 = tanh(W x), h2 = tanh(W h1), L = sum(h2), backpropagated with its order recorded."""
+    W, _, _, _, loss = recorded_chain()
     with tr.viz.record_backward() as record:
         loss.backward()
     return W, loss, record
