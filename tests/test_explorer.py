@@ -246,3 +246,48 @@ def test_steps_of_a_fused_sequence_op():
     assert all(n["shape"] == [2, 4] and n["dtype"] == "float32" and n["lit"] == sequence_step for n in hidden)
     fn = record.functions[sequence_step]
     assert [n["norm"] for n in hidden] == pytest.approx([float(v) for v in fn.trace.step_grad_norms])
+
+
+def _hand_rnn_page(steps=5):
+    """The README's RNN written with tensor ops (float64), recorded; also each step's h for the oracle."""
+    rng = np.random.default_rng(3)
+    W_xh = tr.tensor(rng.standard_normal((3, 4)), dtype=tr.float64, requires_grad=True)
+    W_hh = tr.tensor(rng.standard_normal((4, 4)), dtype=tr.float64, requires_grad=True)
+    b_h = tr.zeros(4, dtype=tr.float64, requires_grad=True)
+    xs = tr.tensor(rng.standard_normal((steps, 1, 3)), dtype=tr.float64)
+    hs = []
+    with tr.retain_grads(), tr.viz.record_backward() as record:
+        h = tr.zeros(1, 4, dtype=tr.float64)
+        for x_t in xs:
+            h = (x_t @ W_xh + h @ W_hh + b_h).tanh()
+            h.retain_grad()
+            hs.append(h)
+        loss = h.sum()
+        loss.backward()
+    page = tr.viz.explore(loss, params={"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h}, record=record).html
+    return _page_data(page), hs
+
+
+def test_hand_written_loop_gets_steps_and_the_chart_its_states():
+    data, hs = _hand_rnn_page(5)
+    for view in ("unrolled", "folded"):
+        assert data["views"][view]["nodes"]
+    nodes = data["views"]["unrolled"]["nodes"].values()
+    assert {n["step"] for n in nodes} - {None} == set(range(5))
+    states = {n["step"]: n["norm"] for n in nodes if n["role"] == "hidden" and n["norm"] and n["lit"] is not None}
+    expected = [float(np.linalg.norm(h.grad.numpy().astype(np.float64))) for h in hs]
+    assert sorted(states) == list(range(5))
+    np.testing.assert_allclose([states[t] for t in range(5)], expected, rtol=1e-6, atol=1e-12)
+    assert len(set(expected)) == 5  # distinct per step: the chart is not one value repeated
+
+
+def test_mlp_without_a_loop_has_no_chart_points():
+    lin1, lin2 = nn.Linear(3, 4), nn.Linear(4, 1)
+    with tr.viz.record_backward() as record:
+        loss = lin2(lin1(tr.randn(2, 3)).tanh()).sum()
+        loss.backward()
+    data = _page_data(tr.viz.explore(loss, record=record).html)
+    for view in ("unrolled", "folded"):
+        nodes = data["views"][view]["nodes"].values()
+        assert all(n["step"] is None for n in nodes)
+        assert not any(n["role"] == "hidden" for n in nodes)

@@ -161,14 +161,30 @@ def _drawing(roots, functions, names, mode):
         if tensor._creator is not None:
             origins[builder.values[(id(tensor._creator), tensor._index)]] = ("root", tensor, None)
     drawing = builder.finish()
+    if not any(steps[0].kind == "step" for steps in step_blocks(drawing)):
+        if find_steps(drawing):
+            name_initial_states(drawing)
+            _mark_states(drawing, origins)
     if mode == "folded":
-        if not any(steps[0].kind == "step" for steps in step_blocks(drawing)):
-            if find_steps(drawing):
-                name_initial_states(drawing)
         fold(drawing)
     else:
         collapse(drawing, MAX_NODES)
     return drawing, origins
+
+
+def _mark_states(drawing, origins):
+    """In a loop found by ``find_steps``, the op of each step whose value the next step reads is h_t."""
+    step = {node: _path(node)[1] for node in drawing.nodes}
+    handed = {src for src, dst in drawing.edges
+              if src.kind == "op" and step[src] is not None and step[dst] == step[src] + 1}
+    sigs = {node.sig for node in handed}
+    last = max((t for t in step.values() if t is not None), default=None)
+    handed |= {node for node in drawing.nodes if node.kind == "op" and step[node] == last and node.sig in sigs
+               and not any(dst.kind == "op" and step[dst] == last for src, dst in drawing.edges if src is node)}
+    for node in handed:
+        origin = origins.get(node)
+        if origin is not None and origin[0] == "op" and origin[1].outputs == 1:
+            origins[node] = ("state", origin[1], 0)
 
 
 def _finite(x):
@@ -226,6 +242,18 @@ def _describe(node, origin, order):
             info.update(events=events, lit=events[0][0], norm=norm)
         return info
     fn = obj
+    if kind == "state":  # h_t of a loop written with tensor ops: the chart plots its ‖∂L/∂h_t‖
+        info.update(role="hidden", op=fn.name, device=fn.backend.device)
+        shape, dtype = fn.trace.out_meta[0]
+        info.update(shape=list(shape), dtype=str(dtype))
+        grads = fn.trace.out_grads
+        if grads is not None and grads[0] is not None:
+            info["grad"] = _stats(_host(fn.backend, grads[0]))
+        _light_value(info, fn, 0, order)
+        info["current"] = order is not None and id(fn) in order["index"]
+        if info["grad"] is not None:
+            info["norm"] = info["grad"]["norm"]
+        return info
     if kind == "op" and node.kind == "tensor" and node.role == "input":
         return info  # a constant input released after backward(): nothing is known of it
     info.update(op=fn.name, device=fn.backend.device)
