@@ -13,8 +13,7 @@ from .emit import to_digraph
 from .folded import fold
 from .labels import Names
 from .ir import step_blocks
-from .recurrence import find_steps
-from .unrolled import build, name_initial_states
+from .unrolled import build, find_hand_loop
 from .walk import collect_functions, flatten_roots
 
 _MODES = ("unrolled", "folded")
@@ -90,9 +89,7 @@ def draw_graph(
             notes.append(NO_GRADS_NOTE)
             warnings.warn(f"draw_graph: {NO_GRADS_NOTE}", UserWarning, stacklevel=2)
         if mode == "folded":
-            if not any(steps[0].kind == "step" for steps in step_blocks(drawing)):
-                if find_steps(drawing):
-                    name_initial_states(drawing)
+            find_hand_loop(drawing)
             if not step_blocks(drawing):
                 notes.append(NO_LOOP_NOTE)
                 warnings.warn(f"draw_graph: {NO_LOOP_NOTE}", UserWarning, stacklevel=2)

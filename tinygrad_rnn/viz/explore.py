@@ -22,10 +22,8 @@ from .draw import _MODES, _check_params, _gc_paused
 from .emit import to_digraph
 from .explore_page import dumps_for_script, page_html
 from .folded import fold
-from .ir import step_blocks
 from .labels import Names
-from .recurrence import find_steps
-from .unrolled import _Builder, name_initial_states
+from .unrolled import add_leaf_roots, find_hand_loop, new_builder
 from .walk import collect_functions, flatten_roots
 
 #: how many elements of a value or gradient the page lists (larger ones: statistics only)
@@ -128,14 +126,7 @@ def _order(record, functions):
 
 def _drawing(roots, functions, names, mode):
     """The drawing ``draw_graph`` makes for ``mode``, and for each node where it came from on the tape."""
-    builder = _Builder(names, True, False, False)
-    for root in roots:
-        if root._creator is not None:
-            builder.roots[(id(root._creator), root._index)] = root
-    for fn in functions:
-        for link in fn.next:
-            if type(link) is tuple:
-                builder.used.add((id(link[0]), link[1]))
+    builder = new_builder(roots, functions, names)
     origins = {}
     nodes = builder.drawing.nodes
     for fn in functions:
@@ -149,22 +140,15 @@ def _drawing(roots, functions, names, mode):
             stepwise = fn.draw_as == "sequence" and i > 0
             if node is not None and node.kind == "tensor" and origins.get(node, ("", None))[1] is fn and not stepwise:
                 origins[node] = ("value", fn, i)
-    for root in roots:
-        if root._creator is None:
-            node = builder.leaf(root, None)
-            node.root, node.cluster = True, None
-            if node.role == "input" and root.requires_grad is False:
-                node.role = "output" if root.ndim else "loss"
+    add_leaf_roots(builder, roots)
     for tensor in builder.alive:
         origins[builder.leaves[id(tensor)]] = ("leaf", tensor, None)
     for tensor in roots:
         if tensor._creator is not None:
             origins[builder.values[(id(tensor._creator), tensor._index)]] = ("root", tensor, None)
     drawing = builder.finish()
-    if not any(steps[0].kind == "step" for steps in step_blocks(drawing)):
-        if find_steps(drawing):
-            name_initial_states(drawing)
-            _mark_states(drawing, origins)
+    if find_hand_loop(drawing):
+        _mark_states(drawing, origins)
     if mode == "folded":
         fold(drawing)
     else:

@@ -18,6 +18,7 @@ from .cells import add_cell, collapse_calls, state_count
 from .grads import GradNorms
 from .ir import Cluster, Drawing, Node, common_cluster, step_blocks, step_members
 from .labels import is_reverse, scalar_text, shape_text, state_role
+from .recurrence import find_steps
 from ..nn.module import Parameter
 
 
@@ -338,8 +339,8 @@ def name_initial_states(drawing):
             src.title, src.sig, src.role = title, f"leaf:{title}", "hidden"
 
 
-def build(roots, functions, names, *, show_shapes=True, show_grads=False, expand_fused=False) -> Drawing:
-    """The full (unrolled) drawing of ``functions`` with ``roots`` as outputs."""
+def new_builder(roots, functions, names, *, show_shapes=True, show_grads=False, expand_fused=False) -> _Builder:
+    """A builder for ``functions`` that knows ``roots`` (drawn as outputs) and which op outputs are read."""
     builder = _Builder(names, show_shapes, show_grads, expand_fused)
     for root in roots:
         if root._creator is not None:
@@ -348,12 +349,33 @@ def build(roots, functions, names, *, show_shapes=True, show_grads=False, expand
         for link in fn.next:
             if type(link) is tuple:
                 builder.used.add((id(link[0]), link[1]))
-    for fn in functions:
-        builder.op(fn)
+    return builder
+
+
+def add_leaf_roots(builder, roots):
+    """Draw the roots that no op made (a leaf passed as an output) as outputs of their own."""
     for root in roots:
         if root._creator is None:
             node = builder.leaf(root, None)
             node.root, node.cluster = True, None
             if node.role == "input" and root.requires_grad is False:
                 node.role = "output" if root.ndim else "loss"
+
+
+def build(roots, functions, names, *, show_shapes=True, show_grads=False, expand_fused=False) -> Drawing:
+    """The full (unrolled) drawing of ``functions`` with ``roots`` as outputs."""
+    builder = new_builder(roots, functions, names, show_shapes=show_shapes, show_grads=show_grads,
+                          expand_fused=expand_fused)
+    for fn in functions:
+        builder.op(fn)
+    add_leaf_roots(builder, roots)
     return builder.finish()
+
+
+def find_hand_loop(drawing) -> bool:
+    """For a graph recorded without time steps: cut a hand-written loop into steps (``find_steps``) and
+    name its initial state. True when it did; False when the graph has steps already or no loop."""
+    if any(steps[0].kind == "step" for steps in step_blocks(drawing)) or not find_steps(drawing):
+        return False
+    name_initial_states(drawing)
+    return True
