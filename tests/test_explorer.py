@@ -1,9 +1,11 @@
 """The backward-order recording and the explorer page (``tr.viz.explore``), without a browser."""
+import gc
 import html
 import json
 import math
 import re
 import shutil
+import weakref
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ import pytest
 import tinygrad_rnn as tr
 from tinygrad_rnn import nn
 from tinygrad_rnn.recording import RECORDING
-from tinygrad_rnn.viz.explore import NO_RECORD_NOTE
+from tinygrad_rnn.viz.explore import NO_RECORD_NOTE, example_page
+from tinygrad_rnn.viz.walk import collect_functions
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")
 
@@ -192,6 +195,7 @@ def test_cli_graph_writes_the_explorer(tmp_path, capsys):
     assert data["steps"] and data["steps"][0]["op"] == "Sum" and data["note"] is None
     hidden = [n for n in data["views"]["unrolled"]["nodes"].values() if n["role"] == "hidden" and n["step"] is not None]
     assert sorted({n["step"] for n in hidden}) == [0, 1, 2] and all(n["norm"] > 0 for n in hidden)
+    assert all(n["value"]["size"] > 0 for n in hidden)  # the lecture's forward pass ran inside the record
     assert cli.main(["graph", "many-to-one", "--html", str(tmp_path / "only.html")]) == 0
     assert (tmp_path / "only.html").exists()
 
@@ -223,8 +227,12 @@ def test_example_graph_writes_html_beside_svg(tmp_path):
     svg = run.graph(loss, "graph", model=model)
     assert "graph.html" in run.outputs
     page = (tmp_path / "graph.html").read_text(encoding="utf-8")
-    assert svg == tmp_path / "graph.svg" and _page_data(page)["note"] == NO_RECORD_NOTE
-    titles = {n["title"] for n in _page_data(page)["views"]["unrolled"]["nodes"].values()}
+    data = _page_data(page)
+    # the loss was not backpropagated yet: the page ran one backward of its own and put the grads back
+    assert svg == tmp_path / "graph.svg" and data["note"] is None
+    assert [step["op"] for step in data["steps"]][0] == "Mean"
+    assert model.weight.grad is None and model.bias.grad is None
+    titles = {n["title"] for n in data["views"]["unrolled"]["nodes"].values()}
     assert {"weight", "bias"} <= titles
 
 
@@ -279,6 +287,10 @@ def test_hand_written_loop_gets_steps_and_the_chart_its_states():
     assert sorted(states) == list(range(5))
     np.testing.assert_allclose([states[t] for t in range(5)], expected, rtol=1e-6, atol=1e-12)
     assert len(set(expected)) == 5  # distinct per step: the chart is not one value repeated
+    # the forward pass ran inside the record too: each h_t shows its value
+    values = {n["step"]: n["value"] for n in nodes if n["role"] == "hidden" and n["norm"] and n["lit"] is not None}
+    for t in range(5):
+        _assert_stats(values[t], hs[t].numpy())
 
 
 def test_mlp_without_a_loop_has_no_chart_points():
@@ -291,3 +303,238 @@ def test_mlp_without_a_loop_has_no_chart_points():
         nodes = data["views"][view]["nodes"].values()
         assert all(n["step"] is None for n in nodes)
         assert not any(n["role"] == "hidden" for n in nodes)
+
+
+# ----------------------------------------------------------------------------- values of intermediate results
+def _recorded_chain():
+    """``_chain`` with its forward pass run inside ``record_backward()`` too: every op keeps its value."""
+    tr.manual_seed(0)
+    W = tr.randn(3, 3, requires_grad=True)
+    x = tr.randn(3)
+    with tr.viz.record_backward() as record:
+        h1 = (W @ x).tanh()
+        h1.name = "h1"
+        h2 = (W @ h1).tanh()
+        h2.name = "h2"
+        loss = h2.sum()
+        loss.name = "L"
+        loss.backward()
+    return W, x, loss, record
+
+
+def _assert_stats(stats, reference):
+    reference = np.asarray(reference, dtype=np.float64).ravel()
+    assert stats["size"] == reference.size
+    for key, expected in (("min", reference.min()), ("max", reference.max()), ("mean", reference.mean()),
+                          ("norm", np.linalg.norm(reference))):
+        assert stats[key] == pytest.approx(float(expected), rel=1e-5, abs=1e-6), key
+    assert stats["values"] == pytest.approx(reference.tolist(), rel=1e-5, abs=1e-6)
+
+
+@needs_dot
+def test_values_of_ops_made_inside_the_record():
+    W, x, loss, record = _recorded_chain()
+    nodes = _page_data(tr.viz.explore(loss, params={"W": W}, record=record).html)["views"]["unrolled"]["nodes"]
+    # the oracle: the same forward pass in float64 NumPy, run outside any record
+    w, xv = W.numpy().astype(np.float64), x.numpy().astype(np.float64)
+    a1 = w @ xv
+    h1 = np.tanh(a1)
+    a2 = w @ h1
+    h2 = np.tanh(a2)
+    _assert_stats(_by_title(nodes, "h1")["value"], h1)
+    _assert_stats(_by_title(nodes, "h2")["value"], h2)
+    _assert_stats(_by_title(nodes, "L")["value"], [h2.sum()])
+    ops = [n for n in nodes.values() if n["kind"] == "op"]
+    assert sorted(n["title"] for n in ops) == ["MatMul", "MatMul", "Sum", "Tanh", "Tanh"]
+    matmuls = sorted((n["value"] for n in ops if n["title"] == "MatMul"), key=lambda v: v["norm"])
+    for stats, reference in zip(matmuls, sorted((a1, a2), key=np.linalg.norm)):
+        _assert_stats(stats, reference)  # an op's unnamed output is shown on the op
+    assert all(n["value"] is not None for n in ops)
+
+
+def test_values_are_kept_only_inside_the_record():
+    W = tr.randn(3, requires_grad=True)
+    before = (W * 2).sum()
+    with tr.viz.record_backward():
+        inside = (W * 3).sum()
+        total = before + inside
+        total.backward()
+    after = (W * 4).sum()
+    assert before.grad_fn.trace.out_stats is None and before.grad_fn.next[0][0].trace.out_stats is None
+    assert after.grad_fn.trace.out_stats is None and after.grad_fn.trace.step_stats is None
+    assert inside.grad_fn.trace.out_stats[0]["values"] == pytest.approx([3 * float(W.numpy().sum())], rel=1e-5)
+    assert total.grad_fn.trace.out_stats[0]["size"] == 1
+    with tr.viz.record_backward():  # statistics only: the output array itself is not held
+        z = W + 1
+        fn, ref = z.grad_fn, weakref.ref(z.array)
+        del z
+        gc.collect()
+        assert ref() is None and fn.trace.out_stats[0]["values"] == pytest.approx((W.numpy() + 1).tolist())
+
+
+@needs_dot
+def test_ops_made_outside_the_record_show_no_value():
+    W, x, h1, h2, loss = _chain()  # made outside any record, backpropagated inside one
+    with tr.viz.record_backward() as record:
+        loss.backward()
+    nodes = _page_data(tr.viz.explore(loss, params={"W": W}, record=record).html)["views"]["unrolled"]["nodes"]
+    assert _by_title(nodes, "h1")["value"] is None and _by_title(nodes, "h1")["grad"] is not None
+    assert all(n["value"] is None for n in nodes.values() if n["kind"] == "op")
+    assert _by_title(nodes, "W")["value"] is not None and _by_title(nodes, "L")["value"] is not None
+
+
+@needs_dot
+def test_steps_of_a_sequence_op_show_h_t():
+    tr.manual_seed(5)
+    lstm = nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+    x = tr.randn(2, 4, 3)
+    with tr.viz.record_backward() as record:
+        out, (h_n, c_n) = lstm(x)
+        loss = out.pow(2).sum()
+        loss.backward()
+    nodes = _page_data(tr.viz.explore(loss, model=lstm, record=record).html)["views"]["unrolled"]["nodes"]
+    hidden = [n for n in nodes.values() if n["role"] == "hidden" and n["step"] is not None]
+    ref, cells = out.numpy().astype(np.float64), c_n.numpy().astype(np.float64)
+    for t in range(4):  # each step: one h_t per direction, the forward one in out[..., :4], the reverse in out[..., 4:]
+        at_t = sorted((n["value"] for n in hidden if n["step"] == t), key=lambda v: v["values"])
+        expected = sorted((ref[:, t, :4], ref[:, t, 4:]), key=lambda a: a.ravel().tolist())
+        assert len(at_t) == 2
+        for stats, reference in zip(at_t, expected):
+            _assert_stats(stats, reference)
+    # c_t is kept only where it is an output: c_n, the forward direction's last step and the reverse one's first
+    kept = {n["step"]: n["value"] for n in nodes.values() if n["role"] == "cell" and n["value"] is not None}
+    assert sorted(kept) == [0, 3]
+    _assert_stats(kept[3], cells[0])
+    _assert_stats(kept[0], cells[1])
+
+
+@needs_dot
+def test_expand_fused_draws_the_gates():
+    tr.manual_seed(4)
+    lstm = nn.LSTM(3, 4)
+    x = tr.randn(3, 2, 3)
+    with tr.viz.record_backward() as record:
+        out, _ = lstm(x)
+        loss = out.sum()
+        loss.backward()
+    plain = _page_data(tr.viz.explore(loss, model=lstm, record=record).html)["views"]
+    expanded = _page_data(tr.viz.explore(loss, model=lstm, record=record, expand_fused=True).html)["views"]
+    for mode in ("unrolled", "folded"):
+        assert len(expanded[mode]["nodes"]) > len(plain[mode]["nodes"])
+    source = tr.viz.draw_graph(loss, model=lstm, expand_fused=True).source
+    assert set(expanded["unrolled"]["nodes"]) == set(re.findall(r"^\t+(n\d+) \[", source, re.M))
+    nodes = expanded["unrolled"]["nodes"].values()
+    assert not any(n["kind"] == "gate" for n in plain["unrolled"]["nodes"].values())
+    forget = [n for n in nodes if n["kind"] == "gate" and n["title"].startswith("f = σ")]
+    sequence_step = [fn.name for fn in record.functions].index("LSTMSequence")
+    assert sorted(n["step"] for n in forget) == [0, 1, 2]
+    assert all(n["op"] == "LSTMSequence" and "fused LSTMSequence" in n["about"] and n["lit"] == sequence_step
+               for n in forget)
+    # the tensors are described as without the gates
+    def hidden(views):
+        return sorted((n["step"], n["value"]["norm"]) for n in views["unrolled"]["nodes"].values()
+                      if n["role"] == "hidden" and n["step"] is not None)
+    assert hidden(expanded) == hidden(plain) and len(hidden(plain)) == 3
+
+
+# ----------------------------------------------------------------------------- the examples' pages
+def _train(with_page, steps=4):
+    """An example-like loop: the graph drawn before the example's own backward/step (gradients are
+    accumulated over two batches, so the page is drawn while the first batch's are there)."""
+    tr.manual_seed(0)
+    model, head = nn.LSTM(3, 4, batch_first=True), nn.Linear(4, 2)
+    params = [*model.parameters(), *head.parameters()]
+    opt = tr.optim.Adam(params, lr=0.05)
+    pages = []
+    for it in range(steps):
+        out, _ = model(tr.randn(2, 5, 3))
+        loss = head(out).pow(2).mean()
+        if with_page and it == 1:  # the grads of the batch before are still there
+            pages.append(example_page(loss, {"model": model, "mode": "folded"}))
+        loss.backward()
+        if it % 2 == 1:
+            opt.step()
+            opt.zero_grad()
+    return [p.numpy().copy() for p in params], pages
+
+
+@needs_dot
+def test_example_page_steps_and_leaves_training_unchanged():
+    without, _ = _train(False)
+    with_page, pages = _train(True)
+    assert all(np.array_equal(a, b) for a, b in zip(without, with_page))
+    data = _page_data(pages[0].decode("utf-8"))
+    assert data["note"] is None and data["mode"] == "folded" and data["steps"][0]["op"] == "Mean"
+    assert "LSTMSequence" in [step["op"] for step in data["steps"]]
+    hidden = [n for n in data["views"]["unrolled"]["nodes"].values() if n["role"] == "hidden" and n["step"] is not None]
+    assert sorted(n["step"] for n in hidden) == [0, 1, 2, 3, 4] and all(n["norm"] > 0 for n in hidden)
+
+
+@needs_dot
+def test_example_page_puts_every_grad_back():
+    tr.manual_seed(6)
+    W, b = tr.randn(3, 3, requires_grad=True), tr.randn(3, requires_grad=True)
+    W.grad = tr.ones(3, 3)
+    accumulated = W.grad
+    h = (W @ tr.randn(3)).tanh()
+    h.retain_grad()
+    loss = (h + b).sum()
+    data = _page_data(example_page(loss, {"params": {"W": W, "b": b}}).decode("utf-8"))
+    assert W.grad is accumulated and b.grad is None and h.grad is None
+    assert all(fn.trace.out_grads is None and not fn.walked for fn in collect_functions([loss]))
+    loss.backward()  # the example's own backward still runs (the page kept the graph)
+    shown = _by_title(data["views"]["unrolled"]["nodes"], "W")["grad"]["values"]
+    # the page showed this loss's gradient, not the one accumulated before it
+    assert shown == pytest.approx((W.grad.numpy() - 1).ravel().tolist(), rel=1e-5)
+    assert b.grad is not None and h.grad is not None
+
+
+@needs_dot
+def test_example_page_without_a_backward_of_its_own():
+    W = tr.randn(3, requires_grad=True)
+    hooked = tr.randn(3, requires_grad=True)
+    calls = []
+    hooked.register_hook(lambda g: calls.append(g))
+    shared = (W * 2).tanh()
+    first, second = shared.sum(), (shared * 3).sum()
+    first.backward()  # releases the graph `second` shares
+    grad = W.grad
+    cases = [second, W * 2, (W * hooked).sum(), [first, second]]  # released, not a scalar, a hook, a list
+    for root in cases:
+        data = _page_data(example_page(root, {}).decode("utf-8"))
+        assert data["steps"] is None and data["note"] == NO_RECORD_NOTE
+    assert W.grad is grad and hooked.grad is None and calls == []
+
+
+@needs_dot
+def test_example_page_undoes_a_backward_that_fails(monkeypatch):
+    from tinygrad_rnn.autograd.engine import GraphReleasedError
+    from tinygrad_rnn.tensor import Tensor
+
+    W = tr.randn(3, requires_grad=True)
+    loss = (W * 2).sum()
+
+    def failing(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        W.grad = tr.ones(3)  # a partial gradient, then the walk meets a released function
+        raise GraphReleasedError("backward: trying to backward through Mul a second time")
+
+    monkeypatch.setattr(Tensor, "backward", failing)
+    data = _page_data(example_page(loss, {}).decode("utf-8"))
+    assert data["note"] == NO_RECORD_NOTE and W.grad is None
+    assert all(fn.trace.out_grads is None and not fn.trace.keep_grads for fn in collect_functions([loss]))
+
+
+def test_step_values_of_a_packed_sequence():
+    from tinygrad_rnn.nn.utils import rnn as rnn_utils
+
+    tr.manual_seed(0)
+    gru = nn.GRU(2, 3)
+    packed = rnn_utils.pack_padded_sequence(tr.randn(4, 3, 2), [4, 2, 1])
+    with tr.viz.record_backward() as record:
+        out, _ = gru(packed)
+        out.data.sum().backward()
+    fn = next(fn for fn in record.functions if fn.name == "GRUSequence")
+    padded, _ = rnn_utils.pad_packed_sequence(out)
+    assert fn.active == (3, 2, 1, 1) and len(fn.trace.step_stats) == 4
+    for t, stats in enumerate(fn.trace.step_stats):  # step t: the sequences still running
+        _assert_stats(stats, padded.numpy()[t, : fn.active[t]])

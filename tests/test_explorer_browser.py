@@ -192,3 +192,51 @@ def test_the_jupyter_view_runs_in_its_frame(driver, tmp_path):
     finally:
         driver.switch_to.default_content()
     assert _errors(driver) == []
+
+
+def _bars_descent(driver, element):
+    """How far "‖" and "ll" reach below the baseline (in em) in ``element``'s font: a font with the norm
+    glyph draws it as a tall double bar that does; Helvetica's stand-ins draw two bars like "ll" that do not."""
+    return driver.execute_script("""
+        var style = getComputedStyle(arguments[0]), c = document.createElement('canvas').getContext('2d');
+        c.font = '100px ' + style.fontFamily;
+        return [c.measureText('\\u2016').actualBoundingBoxDescent / 100, c.measureText('ll').actualBoundingBoxDescent / 100,
+                style.fontFamily];""", element)
+
+
+def test_norm_bars_are_drawn_as_a_norm(driver, tmp_path):
+    cell, loss, record = _rnn()
+    _open(driver, tmp_path, tr.viz.explore(loss, model=cell, record=record))
+    for _ in range(len(record.steps)):
+        driver.find_element(By.ID, "tgx-next").click()
+    next(g for g in _visible_nodes(driver) if g.text.split("\n")[0] == "h").click()
+    title = driver.find_element(By.ID, "tgx-charttitle")  # (the chart is redrawn on each click)
+    assert driver.execute_script("return arguments[0].textContent", title) == "‖∂L/∂h_t‖ against t (log)"
+    label = driver.find_element(By.CSS_SELECTOR, "#tgx-fields td .tgx-bars")
+    assert driver.execute_script("return arguments[0].parentNode.textContent", label) == "‖grad‖ (recorded)"
+    marks = title.find_elements(By.CSS_SELECTOR, ".tgx-bars") + [label]
+    assert len(marks) == 3
+    for bars in marks:
+        below, letters, font = _bars_descent(driver, bars)
+        assert below > 0.1 and letters < 0.02, f"‖ in {font} falls back to a font that draws it as ll"
+    assert _errors(driver) == []
+
+
+def test_intermediate_values_and_gates_in_the_panel(driver, tmp_path):
+    tr.manual_seed(3)
+    lstm = nn.LSTM(2, 3)
+    with tr.viz.record_backward() as record:
+        out, _ = lstm(tr.randn(3, 1, 2))
+        loss = out.sum()
+        loss.backward()
+    _open(driver, tmp_path, tr.viz.explore(loss, model=lstm, record=record, expand_fused=True))
+    value = driver.find_element(By.ID, "tgx-inspect")
+    next(g for g in _visible_nodes(driver) if g.text.split("\n")[0] == "h").click()
+    rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[1].text
+            for r in value.find_elements(By.CSS_SELECTOR, "#tgx-fields tr")}
+    assert rows["value"].startswith("min ") and "norm" in rows["value"]
+    gate = next(g for g in _visible_nodes(driver) if g.text.startswith("f = σ"))
+    gate.click()
+    assert value.find_element(By.TAG_NAME, "h3").text.startswith("f = σ")
+    assert "part of the fused LSTMSequence op" in value.find_element(By.CLASS_NAME, "tgx-about").text
+    assert _errors(driver) == []

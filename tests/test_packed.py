@@ -7,6 +7,8 @@ messages, the emulated-CUDA backend vs NumPy — runs without it.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -340,9 +342,12 @@ def test_the_graph_shows_how_many_sequences_each_step_runs():
     from tinygrad_rnn.viz import draw_graph
 
     out, h = make_layer("RNN")(pack_padded_sequence(tr.Tensor(rand(T, 5, I)), LENGTHS, enforce_sorted=False))
-    src = draw_graph(out.data.sum() + h.sum()).source
+    boxed = draw_graph(out.data.sum() + h.sum(), rankdir="LR").source  # a box per step, labelled
+    lecture = draw_graph(out.data.sum() + h.sum()).source  # no step boxes: each x_t says it
     for t, n in enumerate((5, 4, 4, 3, 2, 2)):
-        assert f"t={t} ({n} active)" in src
+        assert f"t={t} ({n} active)" in boxed
+        assert f'label=<x<sub>{t}</sub><br/><font point-size="3"> </font><br/><font point-size="9">({n}, {I})' in lecture
+    assert [int(n) for n in re.findall(r'point-size="9">(\d) active<', lecture)] == [5, 4, 4, 3, 2, 2]
 
 
 # --------------------------------------------------------------------------- masks and attention

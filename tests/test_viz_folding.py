@@ -151,23 +151,33 @@ def test_both_notes_appear_together():
 
 
 # ---------------------------------------------------------------------------- 2. with scope(step=t)
+H_T, X_T, TARGET_T, L_T = "h<sub>t</sub>", "x<sub>t</sub>", "target<sub>t</sub>", "L<sub>t</sub>"
+
+
 def check_folded_rnn(src, steps, target_op):
-    """The folded hand-written RNN: one cell, h0 into the loop, x_t into W_xh's MatMul, y_t into the loss."""
+    """The folded hand-written RNN, named as the lecture draws it: one cell; ``initial h`` into the loop;
+    the state ``h_t`` made by the Tanh and read back through ``h(t-1) ×T``; ``x_t`` into W_xh's MatMul,
+    ``target_t`` into the loss, whose value ``L_t`` is added to the running sum (``sum of L_t ×T``)."""
     assert f"t (×{steps} steps)" in src
-    init = one(src, "initial state")
+    init = one(src, "initial h")
     matmul_hh = [n for n in out_of(src, one(src, "W_hh"))]
     assert len(matmul_hh) == 1 and nodes(src)[matmul_hh[0]] == "MatMul"
     feeding = into(src, matmul_hh[0])
     assert init in feeding  # h0 starts the loop
-    assert {nodes(src)[n] for n in feeding} == {"W_hh", "initial state", "Tanh"}
-    recurrent = [(a, b) for a, b, attrs in edges(src) if RECURRENT in attrs and b == matmul_hh[0]]
-    assert len(recurrent) == 1 and nodes(src)[recurrent[0][0]] == "Tanh"
+    h = one(src, H_T)
+    assert {nodes(src)[n] for n in feeding} == {"W_hh", "initial h", H_T}
+    assert {nodes(src)[n] for n in into(src, h)} == {"Tanh"}
+    recurrent = [(a, b, attrs) for a, b, attrs in edges(src) if RECURRENT in attrs]
+    assert [(a, b) for a, b, _ in recurrent if b == matmul_hh[0]] == [(h, matmul_hh[0])]
+    assert all(f'label="h(t-1) ×{steps}"' in attrs for a, _, attrs in recurrent if a == h)
     (matmul_xh,) = out_of(src, one(src, "W_xh"))
-    data_in = [n for n in into(src, matmul_xh) if nodes(src)[n] == "input"]
-    assert len(data_in) == 1  # x_t
-    targets = [n for n in ids(src, "input") if n not in data_in]
-    assert len(targets) == 1  # y_t
-    assert {nodes(src)[n] for n in out_of(src, targets[0])} == {target_op}
+    assert one(src, X_T) in into(src, matmul_xh)
+    assert {nodes(src)[n] for n in out_of(src, one(src, TARGET_T))} == {target_op}
+    (running,) = out_of(src, one(src, L_T))
+    assert nodes(src)[running] == "Add"
+    assert [attrs for a, b, attrs in recurrent if a == b == running] == [
+        f'color="#d9480f" penwidth=2 constraint=false fontcolor="#d9480f" label=<sum of L<sub>t</sub> ×{steps}>']
+    assert "input" not in nodes(src).values() and "state(t-1)" not in src
 
 
 @pytest.mark.parametrize("loss, target_op", [("ce", "CrossEntropy"), ("mse", "Sub")])
@@ -193,13 +203,17 @@ def hand_lstm_split(steps=4, scoped=False):
 
 @pytest.mark.parametrize("scoped", [True, False])
 def test_lstm_folds_with_both_initial_states_feeding_the_loop(scoped):
+    """Two states told apart by the structure: h_t is computed from c_t within the step (h = o·tanh(c)), c_t
+    not from h_t, and c feeds no weight: c is the cell state."""
     src = folded(hand_lstm_split(scoped=scoped))
     assert "t (×4 steps)" in src
-    inits = sorted(n for n, title in nodes(src).items() if title.startswith("initial state"))
-    assert [nodes(src)[n] for n in inits] == ["initial state 1", "initial state 2"]
+    inits = [one(src, "initial h"), one(src, "initial c")]
     assert [sorted(nodes(src)[n] for n in out_of(src, i)) for i in inits] == [["MatMul"] * 4, ["Mul"]]
     recurrent = sorted((nodes(src)[a], nodes(src)[b]) for a, b, attrs in edges(src) if RECURRENT in attrs)
-    assert recurrent == [("Add", "Mul")] + [("Mul", "MatMul")] * 4  # c into f*c, h into the 4 h @ W_h·
+    assert recurrent == [("c<sub>t</sub>", "Mul")] + [(H_T, "MatMul")] * 4  # c into f*c, h into the 4 h @ W_h·
+    assert {nodes(src)[n] for n in into(src, one(src, "c<sub>t</sub>"))} == {"Add"}
+    assert {nodes(src)[n] for n in into(src, one(src, H_T))} == {"Mul"}
+    assert 'label="c(t-1) ×4"' in src and src.count('label="h(t-1) ×4"') == 4
     body = src.split("subgraph cluster_0 {")[1].split("}")[0]
     assert "Sum" not in body and body.count("label=<MatMul>") == 8
 
@@ -207,10 +221,13 @@ def test_lstm_folds_with_both_initial_states_feeding_the_loop(scoped):
 def test_scoped_lstm_folds_with_the_cell_state_and_two_recurrences():
     src = folded(hand_lstm(scoped=True))
     assert "t (×4 steps)" in src
-    (init,) = [n for n, title in nodes(src).items() if title.startswith("initial state")]
-    assert {nodes(src)[n] for n in out_of(src, init)} == {"Mul"}
+    (init,) = [n for n, title in nodes(src).items() if title.startswith("initial")]
+    assert nodes(src)[init] == "initial c" and {nodes(src)[n] for n in out_of(src, init)} == {"Mul"}
     recurrent = [(nodes(src)[a], nodes(src)[b]) for a, b, attrs in edges(src) if RECURRENT in attrs]
-    assert sorted(recurrent) == [("Add", "Mul"), ("Mul", "Cat")]  # c into f*c, h into cat([x, h])
+    assert sorted(recurrent) == [("c<sub>t</sub>", "Mul"), (H_T, "Cat")]  # c into f*c, h into cat([x, h])
+    # the per-step losses are collected in a list and averaged after the loop: each step's one is L_t
+    assert {nodes(src)[n] for n in out_of(src, one(src, L_T))} == {"Stack"}
+    assert {nodes(src)[n] for n in into(src, one(src, L_T))} == {"Mean"}
 
 
 # ---------------------------------------------------------------------------- 3. found without scopes
@@ -238,9 +255,15 @@ def test_readme_rnn_folds_with_the_sum_after_the_loop_outside_it():
     assert re.search(r"label=<Sum", src)
 
 
-def test_loop_in_unrolled_mode_is_left_as_drawn():
-    src = draw_graph(hand_rnn(), show_shapes=False).source
-    assert "cluster" not in src and "initial state" not in src
+def test_loop_in_unrolled_mode_is_drawn_as_its_steps_without_a_note():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        src = draw_graph(hand_rnn(), show_shapes=False).source
+    assert "note [" not in src
+    for t in range(4):  # each step's values carry its step number (from the step they were put in)
+        assert all(len(ids(src, f"{name}<sub>{t}</sub>")) == 1 for name in ("h", "x", "target", "L"))
+    assert not ids(src, "h<sub>4</sub>")
+    assert len(ids(src, "initial h")) == 1 and "input" not in nodes(src).values()
 
 
 def test_grads_on_a_folded_hand_loop_are_drawn_without_a_note():
@@ -285,7 +308,8 @@ def test_a_loop_of_linear_layers_in_a_module_folds_whole():
     body = cluster_body(src, "t (×5 steps)")
     assert body.count("label=<Tanh") == 1 and body.count("label=<Add") == 1
     assert list(nodes(src).values()).count("Linear") == 3  # i2h and h2h once, out after the loop
-    assert "calls" not in src and len(ids(src, "initial state")) == 1
+    assert "calls" not in src and len(ids(src, "initial h")) == 1
+    assert {nodes(src)[n] for n in into(src, one(src, H_T))} == {"Tanh"}
 
 
 def test_a_cell_module_called_in_a_loop_folds_as_its_calls():

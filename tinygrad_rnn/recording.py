@@ -11,6 +11,8 @@ import math
 import weakref
 from contextlib import contextmanager
 
+import numpy as np
+
 
 class Scope:
     """Where an op was created: the module running it, and for recurrent layers the
@@ -77,10 +79,14 @@ class Trace:
     ``step_grad_norms``  for a whole-sequence op inside ``retain_grads()``: ‖dL/dh_t‖ per step.
     ``step_cell_grad_norms``  likewise for an LSTM's cell state: the whole ‖dL/dc_t‖ per step
                    (through c_{t+1} and through h_t = o_t ⊙ tanh(c_t)); None for other ops.
+    ``out_stats``  for an op created inside :func:`record_backward`: per output, the statistics of
+                   its value (:func:`value_stats`, taken when it was made); None otherwise.
+    ``step_stats`` likewise for a whole-sequence op: the statistics of each step's h_t (its
+                   output 0 at step t); None otherwise.
     """
 
     __slots__ = ("scope", "constants", "out_meta", "names", "out_grads", "step_grad_norms", "step_cell_grad_norms",
-                 "keep_grads")
+                 "keep_grads", "out_stats", "step_stats")
 
     def __init__(self, scope, constants, out_meta, keep_grads):
         self.scope = scope
@@ -91,6 +97,16 @@ class Trace:
         self.step_grad_norms = None
         self.step_cell_grad_norms = None
         self.keep_grads = keep_grads
+        self.out_stats = None
+        self.step_stats = None
+
+    def keep_values(self, fn, outputs):
+        """Keep the statistics of ``fn``'s output arrays (called at creation, only inside
+        :func:`record_backward`); the arrays themselves are not held."""
+        backend = fn.out_backend or fn.backend
+        self.out_stats = [value_stats(backend.to_host(a)) for a in outputs]
+        if fn.draw_as == "sequence":
+            self.step_stats = _step_stats(backend.to_host(outputs[0]), fn.steps, fn.active)
 
     def constant(self, index):
         """Input ``index`` when it needed no gradient: the tensor, or None (a gradient input, or
@@ -148,9 +164,47 @@ class BackwardRecord:
         return [fn for fn, _, _ in self.steps]
 
 
-def _norm_of(backend, g) -> float:
-    import numpy as np
+#: how many elements of a value the statistics list one by one (larger ones: statistics only)
+MAX_VALUES = 64
 
+
+def value_stats(host):
+    """min, max, mean, norm of a host array (and its values when it has at most ``MAX_VALUES``),
+    as JSON-safe numbers (None for NaN or inf): what the explorer shows of a value or gradient.
+    A complex array gets its size and norm only."""
+    if host is None:
+        return None
+    host = np.asarray(host)
+    if host.size == 0:
+        return {"size": 0}
+    if host.dtype.kind == "c":  # no order: only the norm
+        return {"size": int(host.size), "norm": _finite(float(np.sqrt(np.sum(np.abs(host) ** 2))))}
+    flat = host.astype(np.float64).ravel()
+    out = {"size": int(flat.size), "min": _finite(flat.min()), "max": _finite(flat.max()),
+           "mean": _finite(flat.mean()), "norm": _finite(float(np.sqrt(np.sum(flat * flat))))}
+    if flat.size <= MAX_VALUES:
+        out["values"] = [_finite(v) for v in flat.tolist()]
+    return out
+
+
+def _finite(x):
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _step_stats(output, steps, active):
+    """Per step t, the statistics of h_t: row t of a padded (T, B, H) output, or step t's
+    ``active[t]`` rows of a packed one; None when the output is shaped otherwise."""
+    if active is None:
+        if output.ndim != 3 or output.shape[0] != steps:
+            return None
+        return [value_stats(output[t]) for t in range(steps)]
+    if output.shape[0] != sum(active):
+        return None
+    ends = np.cumsum(active)
+    return [value_stats(output[end - n:end]) for n, end in zip(active, ends)]
+
+
+def _norm_of(backend, g) -> float:
     host = backend.to_host(g if backend.is_array(g) else g.array)  # a Tensor under create_graph
     return float(np.sqrt(np.sum(np.square(host, dtype=np.float64))))
 
@@ -164,11 +218,18 @@ RECORDING = _Recording()
 
 @contextmanager
 def record_backward():
-    """Record the order every ``backward()`` inside runs the tape in, with each step's gradient norms.
+    """Record the order every ``backward()`` inside runs the tape in, with each step's gradient norms,
+    and the value of every op created inside.
 
-    ``with tr.autograd.record_backward() as record: loss.backward()`` leaves
-    the steps in ``record.steps``; outside it, ``backward()`` records nothing
-    and pays nothing. Combine with ``retain_grads()`` to keep the gradients themselves.
+    ``with tr.viz.record_backward() as record: loss.backward()`` leaves
+    the steps in ``record.steps``. An op created inside keeps the statistics
+    of its outputs (min, max, mean, norm, and the values of small ones) in
+    ``fn.trace.out_stats``, and a whole-sequence RNN op those of each step's
+    h_t in ``fn.trace.step_stats``; the arrays themselves are not held. So
+    ``with record_backward() as record: loss = model(x); loss.backward()``
+    lets ``tr.viz.explore(loss, record=record)`` show every value. Outside it,
+    ops and ``backward()`` record nothing and pay nothing. Combine with
+    ``retain_grads()`` to keep the gradients themselves.
     """
     previous = RECORDING.record
     record = RECORDING.record = BackwardRecord()
@@ -178,4 +239,5 @@ def record_backward():
         RECORDING.record = previous
 
 
-__all__ = ["Scope", "scope", "Trace", "CURRENT", "BackwardRecord", "record_backward", "RECORDING"]
+__all__ = ["Scope", "scope", "Trace", "CURRENT", "BackwardRecord", "record_backward", "RECORDING",
+           "value_stats", "MAX_VALUES"]

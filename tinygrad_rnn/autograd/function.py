@@ -154,6 +154,8 @@ class Function:
         self.outputs = len(outputs)
         out_meta = tuple([(a.shape, a.dtype) for a in outputs])
         self.trace = recording.Trace(recording.CURRENT.scope, constants, out_meta, STATE.keep_grads)
+        if recording.RECORDING.record is not None:  # inside record_backward(): keep what the explorer shows
+            self.trace.keep_values(self, outputs)
 
     def _watch_saved(self, inputs, outputs):
         """For each saved array that is an input's or an output's, remember which (``saved_from``: input

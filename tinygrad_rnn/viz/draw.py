@@ -13,6 +13,7 @@ from .emit import to_digraph
 from .folded import fold
 from .labels import Names
 from .ir import step_blocks
+from .recurrence import name_loops
 from .unrolled import build, find_hand_loop
 from .walk import collect_functions, flatten_roots
 
@@ -37,7 +38,7 @@ def draw_graph(
     show_grads=False,
     expand_fused=False,
     max_nodes=300,
-    rankdir="LR",
+    rankdir=None,
     model=None,
     params=None,
 ):
@@ -49,8 +50,12 @@ def draw_graph(
     ``h(t-1) ×T`` (the folded network of the lecture); a loop written by hand
     with Tensor ops is found in the graph (the same ops reading the same
     weights once per step, with a state handed from step to step) or marked
-    by running step ``t`` inside ``tr.autograd.scope(step=t)``, and where
-    there is none the picture says so in a note (and warns). Parameters carry their
+    by running step ``t`` inside ``tr.autograd.scope(step=t)`` (in both modes:
+    unrolled draws its steps as ``t=0``, ``t=1``, ...), and where there is none
+    the folded picture says so in a note (and warns). What such a loop reads and
+    carries is named from the structure where you gave no name: its state ``h_t``
+    (``c_t`` too for an LSTM), ``initial h``, the step's input ``x_t`` and
+    ``target_t``, the per-step loss ``L_t`` and a running sum of them. Parameters carry their
     ``named_parameters()`` names, found from the modules that ran (or from
     ``model``). Tensors of your own are named by ``params``, a dict name →
     tensor as torchviz's ``make_dot`` takes (``params={"W_hh": W_hh}``;
@@ -67,12 +72,19 @@ def draw_graph(
     scale, so vanishing or exploding gradients over time are visible; drawn
     before any ``backward()``, the picture says so in a note (and warns).
 
+    The unrolled view of a graph with time steps is laid out as the lectures
+    draw it: bottom to top, the steps side by side from t=0 on the left, the
+    inputs x_t below, the states h_t in a row, outputs and losses above; a
+    ``rankdir`` ("LR", "TB", "BT", "RL") asks for a plain layered layout in
+    that direction instead (the folded view, ``expand_fused=True`` (each
+    cell's gates in a box) and graphs without steps: "LR", steps boxed).
+
     Returns a ``graphviz.Digraph``: it displays inline in Jupyter, and
     ``.render(path, format="svg")`` or ``.pipe(format="png")`` run ``dot``.
     """
     if mode not in _MODES:
         raise ValueError(f"draw_graph: mode must be 'unrolled' or 'folded', got {mode!r}")
-    if rankdir not in _RANKDIRS:
+    if rankdir is not None and rankdir not in _RANKDIRS:
         raise ValueError(f"draw_graph: rankdir must be one of {', '.join(_RANKDIRS)}, got {rankdir!r}")
     check_int("draw_graph", "max_nodes", max_nodes, minimum=1)
     if model is not None and not hasattr(model, "named_parameters"):
@@ -88,15 +100,17 @@ def draw_graph(
         if show_grads and not _has_grads(drawing):
             notes.append(NO_GRADS_NOTE)
             warnings.warn(f"draw_graph: {NO_GRADS_NOTE}", UserWarning, stacklevel=2)
+        find_hand_loop(drawing)
+        name_loops(drawing)
         if mode == "folded":
-            find_hand_loop(drawing)
             if not step_blocks(drawing):
                 notes.append(NO_LOOP_NOTE)
                 warnings.warn(f"draw_graph: {NO_LOOP_NOTE}", UserWarning, stacklevel=2)
             fold(drawing)
         else:
             collapse(drawing, max_nodes)
-        return to_digraph(drawing, rankdir=rankdir, show_grads=show_grads, note=notes)
+        lecture = rankdir is None and mode == "unrolled" and not expand_fused
+        return to_digraph(drawing, rankdir=rankdir or "LR", show_grads=show_grads, note=notes, lecture=lecture)
 
 
 def _type_name(value) -> str:

@@ -18,6 +18,7 @@ from . import style
 from .grads import LogScale
 from .ir import common_cluster
 from .labels import grad_text, is_reverse
+from .layout import lecture_plan
 
 #: ``newrank`` lays the steps out in time order (a staircase), but its cost grows fast with
 #: the number of steps; beyond this many visible steps dot's default ranking is used.
@@ -37,9 +38,12 @@ def _title_html(node) -> str:
     return title
 
 
-def _node_label(node, show_grads) -> str:
-    lines = [_title_html(node)]
-    details = list(node.details)
+def _node_label(node, show_grads, extra=None) -> str:
+    title = _title_html(node)
+    lines = [title]
+    details = list(node.details) + ([extra] if extra else [])
+    if details and title.endswith("</sub>"):
+        lines.append('<font point-size="3"> </font>')  # room for the subscript above the next line
     if show_grads and node.wants_grad:
         details.append(grad_text(node.grad))
     lines.extend(f'<font point-size="9">{html.escape(d)}</font>' for d in details)
@@ -79,7 +83,7 @@ def _cluster_attrs(cluster, siblings):
             "fontcolor": border}
 
 
-def _visible_parents(drawing):
+def _visible_parents(drawing, boxless=None):
     """cluster -> the cluster it is drawn in, leaving out boxes that say nothing.
 
     Not drawn: a layer/direction cluster without siblings, and a module call
@@ -94,6 +98,8 @@ def _visible_parents(drawing):
         if c.kind == "layers":
             layer_children.setdefault(c.parent, []).append(c)
     hidden = {c for group in layer_children.values() if len(group) == 1 for c in group}
+    if boxless is not None:
+        hidden.update(boxless)
     members = {}
     for node in drawing.nodes:
         members.setdefault(node.cluster, []).append(node)
@@ -111,13 +117,20 @@ def _visible_parents(drawing):
     return visible, layer_children, hidden
 
 
-def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=None) -> graphviz.Digraph:
+def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=None, lecture=False) -> graphviz.Digraph:
     """The drawing as a ``graphviz.Digraph`` (displays inline in Jupyter; ``.render``/``.pipe`` run ``dot``).
 
     ``note``, when given (a string, or a list of them drawn as paragraphs), is drawn as a
     highlighted box next to the legend (a warning the reader must see, such as gradients
     asked for but not there).
+
+    ``lecture=True`` lays a drawing with time steps out as the lecture figures
+    do (``layout.lecture_plan``): bottom to top, the steps side by side from
+    t=0 on the left; ``rankdir`` applies to drawings without steps.
     """
+    plan = lecture_plan(drawing) if lecture else None
+    if plan is not None:
+        rankdir = "BT"
     graph = graphviz.Digraph(
         "tinygrad_rnn",
         graph_attr={"rankdir": rankdir, "fontname": style.FONT, "fontsize": "11", "nodesep": "0.25",
@@ -127,12 +140,12 @@ def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=Non
     )
     ids = {node: f"n{i}" for i, node in enumerate(drawing.nodes)}
     scale = LogScale([n.grad for n in drawing.nodes]) if show_grads else None
-    visible, layer_children, hidden = _visible_parents(drawing)
+    visible, layer_children, hidden = _visible_parents(drawing, _boxless(drawing, plan))
     shown = [c for c in drawing.clusters if c not in hidden]
     subgraphs = {c: graphviz.Digraph(f"cluster_{i}") for i, c in enumerate(shown)}
     for c in shown:
         subgraphs[c].attr(**_cluster_attrs(c, layer_children.get(c.parent, ())))
-    bundles = _param_bundles(drawing)
+    bundles = _param_bundles(drawing) if plan is None else []
     for k, (params, consumers) in enumerate(bundles):
         where = visible(functools.reduce(common_cluster, (n.cluster for n in consumers)))
         hub = f"p{k}"
@@ -140,11 +153,17 @@ def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=Non
             hub, label="", shape="point", width="0.07", color=style.PARAM_EDGE_COLOR)
     bundled = {(p, n) for params, consumers in bundles for p in params for n in consumers}
     roles = set()
+    layer_lines = _layer_lines(drawing, plan, layer_children)
     for node in drawing.nodes:
         roles.add(node.role)
         target = visible(node.cluster)
         where = subgraphs[target] if target is not None else graph
-        where.body.append(_statement(ids[node], _node_attrs(node, scale)))
+        where.body.append(_statement(ids[node], _node_attrs(node, scale, layer_lines.get(node))))
+    if plan is not None:
+        for row in plan.rows:
+            where = visible(functools.reduce(common_cluster, (n.cluster for n in row)))
+            target = subgraphs[where] if where is not None else graph
+            target.body.append("\t{rank=same; " + " ".join(ids[n] for n in row) + "}\n")
     depth = {c: len(c.chain()) for c in shown}
     for c in sorted(shown, key=lambda c: -depth[c]):
         parent = visible(c.parent)
@@ -160,15 +179,22 @@ def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=Non
             continue
         attrs = _edge_attrs(edge, scale)
         a, b = step_of.get(edge.src), step_of.get(edge.dst)
-        if edge.kind == "param" or (a is not b and (a is None or b is None)):
-            attrs["weight"] = "0"
-        graph.body.append(_statement(f"{ids[edge.src]} -> {ids[edge.dst]}", attrs))
+        if plan is None and (edge.kind == "param" or (a is not b and (a is None or b is None))):
+            attrs["weight"] = "0"  # (weight 0 makes dot drop the order of the lecture layout's rows)
+        head = f"{ids[edge.src]} -> {ids[edge.dst]}"
+        if plan is not None and (edge.src, edge.dst) in plan.backward:
+            head, attrs["dir"] = f"{ids[edge.dst]} -> {ids[edge.src]}", "back"
+        elif plan is not None and (edge.src, edge.dst) in plan.loose:
+            attrs["constraint"] = "false"
+        graph.body.append(_statement(head, attrs))
+    if plan is not None:
+        _add_plan(graph, plan, ids)
     for k, (params, consumers) in enumerate(bundles):
         for param in params:
             graph.edge(ids[param], f"p{k}", color=style.PARAM_EDGE_COLOR, arrowhead="none", weight="0")
         for node in consumers:
             graph.edge(f"p{k}", ids[node], color=style.PARAM_EDGE_COLOR, weight="0")
-    if len(set(step_of.values())) <= NEWRANK_MAX_STEPS:
+    if plan is not None or len(set(step_of.values())) <= NEWRANK_MAX_STEPS:
         graph.graph_attr["newrank"] = "true"
     if legend and drawing.nodes:
         grad_range = scale.range if scale is not None and not scale.empty else None
@@ -179,6 +205,46 @@ def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=Non
         graph.node("note", f"<{text}>", shape="note", style="filled", fillcolor=NOTE_FILL, color=NOTE_BORDER,
                    fontcolor=NOTE_BORDER)
     return graph
+
+
+def _boxless(drawing, plan):
+    """The clusters the lecture layout draws without a box: the time steps, and every cluster around
+    a row of steps (``dot`` does not keep the left-to-right order of a rank inside a cluster)."""
+    if plan is None:
+        return None
+    out = {c for c in drawing.clusters if c.kind == "step"}
+    for node in plan.row_of:
+        if node.cluster is not None:
+            out.update(node.cluster.chain())
+    return out
+
+
+def _layer_lines(drawing, plan, layer_children) -> dict:
+    """node -> a line the lecture layout adds, since it draws no boxes for layers and steps: a cell
+    of a stacked or bidirectional layer says its layer and direction (``layer 1 · reverse``), the
+    x_t of a step of a packed batch how many sequences the step runs (``4 active``)."""
+    if plan is None:
+        return {}
+    lines = {}
+    for node in drawing.nodes:
+        if node not in plan.row_of or node.cluster is None:
+            continue
+        if node.kind == "fused":
+            layers = next((c for c in node.cluster.chain() if c.kind == "layers"), None)
+            siblings = layer_children.get(layers.parent, ()) if layers is not None else ()
+            if len(siblings) > 1:
+                lines[node] = _layers_label(layers, siblings)
+        elif node.title == "x" and node.cluster.kind == "step" and node.cluster.label.endswith(" active)"):
+            lines[node] = node.cluster.label.split(" (", 1)[1][:-1]
+    return lines
+
+
+def _add_plan(graph, plan, ids):
+    """The lecture layout's invisible arrows (see ``layout.LecturePlan``)."""
+    for src, dst in plan.order:
+        graph.body.append(_statement(f"{ids[src]} -> {ids[dst]}", {"style": "invis"}))
+    for src, dst in plan.align:
+        graph.body.append(_statement(f"{ids[src]} -> {ids[dst]}", {"style": "invis", "weight": "4", "minlen": "0"}))
 
 
 def _param_bundles(drawing) -> list:
@@ -232,10 +298,10 @@ def _steps_of(drawing) -> dict:
     return out
 
 
-def _node_attrs(node, scale) -> dict:
+def _node_attrs(node, scale, extra=None) -> dict:
     shape, node_style = style.SHAPES[node.kind]
     fill, border, _ = style.ROLES[node.role]
-    attrs = {"label": _node_label(node, scale is not None), "shape": shape, "style": node_style,
+    attrs = {"label": _node_label(node, scale is not None, extra), "shape": shape, "style": node_style,
              "fillcolor": fill, "color": border}
     if node.kind == "gate":
         attrs["fontsize"] = "10"

@@ -5,6 +5,8 @@ The page holds both drawings (unrolled and folded) as inline SVG laid out by
 shape, dtype, device, module path, time step, value and gradient statistics)
 and, when the ``backward()`` ran inside :func:`record_backward`, the order the
 tape ran in, so a stepper can replay the gradient flowing back from the loss.
+Values of intermediate results are known when the forward pass ran inside
+:func:`record_backward` too (each op keeps its outputs' statistics there).
 The script and style are shipped in the page (``explore_page.py``); it loads
 nothing and runs no code it did not ship; every name is shown as text.
 """
@@ -14,20 +16,17 @@ import html
 import math
 import re
 
-import numpy as np
-
-from ..recording import BackwardRecord, record_backward
+from ..autograd.engine import GraphReleasedError
+from ..recording import BackwardRecord, record_backward, value_stats
 from .budget import collapse
 from .draw import _MODES, _check_params, _gc_paused
 from .emit import to_digraph
 from .explore_page import dumps_for_script, page_html
 from .folded import fold
-from .labels import Names
+from .labels import Names, is_reverse
+from .recurrence import name_loops
 from .unrolled import add_leaf_roots, find_hand_loop, new_builder
 from .walk import collect_functions, flatten_roots
-
-#: how many elements of a value or gradient the page lists (larger ones: statistics only)
-MAX_VALUES = 64
 
 #: beyond this many nodes the middle of long runs of steps collapses, as in ``draw_graph``
 MAX_NODES = 300
@@ -35,7 +34,8 @@ MAX_NODES = 300
 #: what the page says when the graph was drawn without a recorded backward pass
 NO_RECORD_NOTE = ("No backward pass was recorded for this graph, so there is nothing to step through. "
                   "Run the backward inside `with tr.viz.record_backward() as record:` (and "
-                  "tr.retain_grads() to keep every gradient) and pass record=record to tr.viz.explore.")
+                  "tr.retain_grads() to keep every gradient) and pass record=record to tr.viz.explore; "
+                  "run the forward pass inside it too to see every intermediate value.")
 
 
 class Explorer:
@@ -59,16 +59,21 @@ class Explorer:
         return path
 
 
-def explore(root, model=None, params=None, mode="unrolled", record=None, title="autodiff graph"):
+def explore(root, model=None, params=None, mode="unrolled", record=None, title="autodiff graph", *,
+            expand_fused=False):
     """The interactive explorer of the graph behind ``root`` (what ``draw_graph`` draws), as an :class:`Explorer`.
 
     ``model`` and ``params`` name parameters as in ``draw_graph``; ``mode``
-    ("unrolled" or "folded") is the view the page opens on (both are in it).
+    ("unrolled" or "folded") is the view the page opens on (both are in it);
+    ``expand_fused=True`` draws the gates of fused cells, as ``draw_graph`` does.
     ``record``, a :class:`~tinygrad_rnn.recording.BackwardRecord` from
     ``with tr.viz.record_backward() as record: loss.backward()``, gives the
     backward stepper its steps; without it the page says there is nothing to
-    step through. Inside ``tr.retain_grads()`` every tensor's gradient is kept
-    and the page shows its statistics. Needs graphviz's ``dot``.
+    step through. Leaves and the root always show their values; the other
+    tensors (op outputs, h_t, gates' results) show theirs when the forward
+    pass ran inside ``record_backward()`` as well. Inside ``tr.retain_grads()``
+    every tensor's gradient is kept and the page shows its statistics. Needs
+    graphviz's ``dot``.
     """
     if mode not in _MODES:
         raise ValueError(f"explore: mode must be 'unrolled' or 'folded', got {mode!r}")
@@ -87,8 +92,8 @@ def explore(root, model=None, params=None, mode="unrolled", record=None, title="
         names = Names(functions, model, params)
         order = _order(record, functions)
         for view in _MODES:
-            drawing, origins = _drawing(roots, functions, names, view)
-            digraph = to_digraph(drawing, rankdir="LR", show_grads=False, note=[])
+            drawing, origins = _drawing(roots, functions, names, view, bool(expand_fused))
+            digraph = to_digraph(drawing, rankdir="LR", show_grads=False, note=[], lecture=view == "unrolled")
             svg = _clean_svg(digraph.pipe(format="svg").decode("utf-8"))
             ids = {node: f"n{i}" for i, node in enumerate(drawing.nodes)}
             nodes = {ids[node]: _describe(node, origins.get(node), order) for node in drawing.nodes}
@@ -102,10 +107,68 @@ def explore(root, model=None, params=None, mode="unrolled", record=None, title="
 
 
 def example_page(root, draw_options) -> bytes:
-    """The explorer page (UTF-8) of the graph an example draws with ``run.graph(root, **draw_options)``:
-    the same ``model``, ``params`` and ``mode``; examples record no backward order, and the page says so."""
-    options = {key: draw_options[key] for key in ("model", "params", "mode") if key in draw_options}
+    """The explorer page (UTF-8) of the graph an example draws with ``run.graph(root, **draw_options)``
+    (the same ``model``, ``params``, ``mode`` and ``expand_fused``), with a backward stepper.
+
+    Examples draw their loss before their own ``backward()``; so when ``root``
+    is a scalar whose graph is still there, one backward is run here
+    (``retain_graph=True``, recorded, every op's output gradients kept) for
+    the page, and then every ``.grad`` it touched, each op's kept gradients
+    and its walked flag are put back as they were: the example's own
+    backward and training run exactly as without the page. Where that cannot
+    be done (a graph already released, a root with several elements,
+    gradient hooks whose side effects would run twice) the page says that no
+    backward pass was recorded.
+    """
+    options = {key: draw_options[key] for key in ("model", "params", "mode", "expand_fused") if key in draw_options}
+    if _can_replay(root):
+        page = _replayed_page(root, options)
+        if page is not None:
+            return page.html.encode("utf-8")
     return explore(root, **options).html.encode("utf-8")
+
+
+def _can_replay(root) -> bool:
+    """Whether ``example_page`` may run a backward of its own from ``root``: a scalar made by ops that
+    require grad, whose graph still holds its saved arrays and has no gradient hooks."""
+    if not hasattr(root, "_creator") or root._creator is None or not root.requires_grad or root.array.size != 1:
+        return False
+    for fn in collect_functions([root]):
+        if fn.released or fn.hooks:
+            return False
+        if any(link is not None and type(link) is not tuple and link._hooks for link in fn.next):
+            return False
+    return True
+
+
+def _replayed_page(root, options):
+    """``explore`` after one recorded backward from ``root`` whose traces are all undone afterwards; None
+    when that backward fails (the graph turned out to be released): then nothing it did is left."""
+    functions = collect_functions([root])
+    leaves = {id(link): link for fn in functions for link in fn.next if link is not None and type(link) is not tuple}
+    retained = [ref() for fn in functions if fn.retained for ref in fn.retained.values()]
+    saved_grads = [(t, t.grad) for t in list(leaves.values()) + [t for t in retained if t is not None]]
+    saved_traces = [(fn, fn.walked, fn.trace.keep_grads, fn.trace.out_grads, fn.trace.step_grad_norms,
+                     fn.trace.step_cell_grad_norms) for fn in functions]
+    try:
+        for tensor, _ in saved_grads:
+            tensor.grad = None  # the page shows this loss's gradients, not ones accumulated before
+        for fn in functions:
+            fn.trace.keep_grads = True
+        with record_backward() as record:
+            try:
+                root.backward(retain_graph=True)
+            except GraphReleasedError:
+                return None
+        return explore(root, record=record, **options)
+    finally:
+        for tensor, grad in saved_grads:
+            tensor.grad = grad
+        for fn, walked, keep, out_grads, step_norms, cell_norms in saved_traces:
+            fn.walked = walked
+            trace = fn.trace
+            trace.keep_grads, trace.out_grads = keep, out_grads
+            trace.step_grad_norms, trace.step_cell_grad_norms = step_norms, cell_norms
 
 
 def _order(record, functions):
@@ -124,9 +187,9 @@ def _order(record, functions):
     return {"steps": steps, "index": index, "sent": sent}
 
 
-def _drawing(roots, functions, names, mode):
+def _drawing(roots, functions, names, mode, expand_fused=False):
     """The drawing ``draw_graph`` makes for ``mode``, and for each node where it came from on the tape."""
-    builder = new_builder(roots, functions, names)
+    builder = new_builder(roots, functions, names, expand_fused=expand_fused)
     origins = {}
     nodes = builder.drawing.nodes
     for fn in functions:
@@ -149,6 +212,11 @@ def _drawing(roots, functions, names, mode):
     drawing = builder.finish()
     if find_hand_loop(drawing):
         _mark_states(drawing, origins)
+    for value, op in name_loops(drawing).items():  # h_t, c_t, L_t of a hand-written loop: its op's value
+        origin = origins.get(op)
+        if origin is not None and origin[0] in ("op", "state") and origin[1].outputs == 1:
+            origins[value] = ("state", origin[1], 0) if value.role in ("hidden", "cell") else ("value", origin[1], 0)
+            origins[op] = ("op", origin[1], None)
     if mode == "folded":
         fold(drawing)
     else:
@@ -175,18 +243,14 @@ def _finite(x):
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _stats(host):
-    """min, max, mean, norm of an array (and its values when small), as JSON-safe numbers."""
-    if host is None:
-        return None
-    flat = np.asarray(host, dtype=np.float64).ravel()
-    if flat.size == 0:
-        return {"size": 0}
-    out = {"size": int(flat.size), "min": _finite(flat.min()), "max": _finite(flat.max()),
-           "mean": _finite(flat.mean()), "norm": _finite(float(np.sqrt(np.sum(flat * flat))))}
-    if flat.size <= MAX_VALUES:
-        out["values"] = [_finite(v) for v in flat.tolist()]
-    return out
+#: min, max, mean, norm of a host array (and its values when small), as JSON-safe numbers
+_stats = value_stats
+
+
+def _kept(fn, index):
+    """The statistics ``fn`` kept of output ``index`` when it was made inside ``record_backward()``, or None."""
+    stats = fn.trace.out_stats
+    return stats[index] if stats is not None and index < len(stats) else None
 
 
 def _host(backend, array):
@@ -206,7 +270,7 @@ def _describe(node, origin, order):
     path, time = _path(node)
     info = {"title": node.title, "kind": node.kind, "role": node.role, "details": list(node.details),
             "module": path, "step": time, "op": None, "shape": None, "dtype": None, "device": None,
-            "value": None, "grad": None, "lit": None, "norm": None, "events": None}
+            "value": None, "grad": None, "lit": None, "norm": None, "events": None, "about": None}
     if origin is None:
         return info
     kind, obj, index = origin
@@ -229,7 +293,7 @@ def _describe(node, origin, order):
     if kind == "state":  # h_t of a loop written with tensor ops: the chart plots its ‖∂L/∂h_t‖
         info.update(role="hidden", op=fn.name, device=fn.backend.device)
         shape, dtype = fn.trace.out_meta[0]
-        info.update(shape=list(shape), dtype=str(dtype))
+        info.update(shape=list(shape), dtype=str(dtype), value=_kept(fn, 0))
         grads = fn.trace.out_grads
         if grads is not None and grads[0] is not None:
             info["grad"] = _stats(_host(fn.backend, grads[0]))
@@ -241,6 +305,12 @@ def _describe(node, origin, order):
     if kind == "op" and node.kind == "tensor" and node.role == "input":
         return info  # a constant input released after backward(): nothing is known of it
     info.update(op=fn.name, device=fn.backend.device)
+    if node.kind == "gate":  # expand_fused=True: a part of a fused cell, redrawn from its equations
+        info["about"] = (f"part of the fused {fn.name} op, drawn from the cell's equations: "
+                         "the tape keeps no value or gradient of its own")
+        if order is not None and id(fn) in order["index"]:
+            info["lit"] = order["index"][id(fn)]
+        return info
     if kind == "op" and node.kind == "tensor":
         # a tensor inside a fused op (x_t, h_t, c_t of a whole-sequence op): its gradient exists once
         # the op's backward ran; a sequence op kept ‖dL/dh_t‖ per step inside retain_grads()
@@ -252,9 +322,10 @@ def _describe(node, origin, order):
         norms = fn.trace.step_grad_norms if node.role == "hidden" else None
         if norms is not None and time is not None and time < len(norms):
             info["norm"] = _finite(float(norms[time]))
+        info["value"] = _step_value(fn, node.role, time)
     elif kind == "value":
         shape, dtype = fn.trace.out_meta[index]
-        info.update(shape=list(shape), dtype=str(dtype))
+        info.update(shape=list(shape), dtype=str(dtype), value=_kept(fn, index))
         grads = fn.trace.out_grads
         if grads is not None and index < len(grads) and grads[index] is not None:
             info["grad"] = _stats(_host(fn.backend, grads[index]))
@@ -262,10 +333,26 @@ def _describe(node, origin, order):
     else:
         meta = fn.trace.out_meta
         info.update(shape=[list(s) for s, _ in meta], dtype=", ".join(str(d) for _, d in meta))
+        if node.kind == "op" and fn.outputs == 1:  # its value is the arrow out of it: shown on the op
+            info["value"] = _kept(fn, 0)
+            grads = fn.trace.out_grads
+            if grads is not None and grads[0] is not None:
+                info["grad"] = _stats(_host(fn.backend, grads[0]))
         if order is not None and id(fn) in order["index"]:
             info["lit"] = order["index"][id(fn)]
             info["current"] = True
     return info
+
+
+def _step_value(fn, role, time):
+    """The statistics of step ``time``'s h_t of a whole-sequence op (its c_t at the last step: c_n), or None."""
+    if time is None:
+        return None
+    if role == "hidden":
+        steps = fn.trace.step_stats
+        return steps[time] if steps is not None and time < len(steps) else None
+    last = 0 if is_reverse(fn.direction) else fn.steps - 1
+    return _kept(fn, 2) if role == "cell" and time == last and fn.outputs > 2 else None
 
 
 def _light_value(info, fn, index, order):

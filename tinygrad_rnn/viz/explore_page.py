@@ -2,12 +2,18 @@
 
 The script reads the node table from a ``<script type="application/json">``
 element and shows every name and value with ``textContent`` only, so a
-name such as ``<script>`` appears as text.
+name such as ``<script>`` appears as text. The norm bars ``‖`` are set in
+``BARS_FONTS`` (fonts that have U+2016): in Helvetica's stand-ins
+(Liberation Sans, Arial) the glyph is two bars that read as the letters "ll".
 """
 from __future__ import annotations
 
 import html
 import json
+
+#: the fonts the page sets "‖" in, first found wins: DejaVu Sans (Linux), Cambria Math (Windows),
+#: STIX Two Math (macOS): each draws it as a tall double bar reaching below the baseline
+BARS_FONTS = '"DejaVu Sans","Cambria Math","STIX Two Math","Segoe UI Symbol",sans-serif'
 
 STYLE = """
 body{font-family:Helvetica,Arial,sans-serif;margin:0;color:#212529}
@@ -24,6 +30,8 @@ g.node.tgx-lit polygon,g.node.tgx-lit ellipse,g.node.tgx-lit path{stroke:#c92a2a
 g.node.tgx-current polygon,g.node.tgx-current ellipse,g.node.tgx-current path{stroke:#1c7ed6;stroke-width:4}
 g.node.tgx-selected polygon,g.node.tgx-selected ellipse{stroke-dasharray:4 2}
 #tgx-chart{border:1px solid #dee2e6;background:#fff}
+.tgx-bars{font-family:""" + BARS_FONTS + """}
+.tgx-about{color:#495057;font-style:italic}
 """
 
 SCRIPT = r"""
@@ -34,6 +42,14 @@ var mode = data.mode, step = 0, selected = null;
 var views = {unrolled: document.getElementById("tgx-unrolled"), folded: document.getElementById("tgx-folded")};
 var nsteps = data.steps ? data.steps.length : 0;
 function el(tag, text){ var e = document.createElement(tag); if(text !== undefined) e.textContent = String(text); return e; }
+function bars(parent, s, tag){
+  // "‖" in a font that draws it as a norm's double bar (the page's own font draws it as "ll")
+  String(s).split("\u2016").forEach(function(part, i){
+    if (i) { var b = tag === "tspan" ? document.createElementNS("http://www.w3.org/2000/svg", "tspan") : el("span");
+      b.setAttribute("class", "tgx-bars"); b.textContent = "\u2016"; parent.appendChild(b); }
+    if (part) parent.appendChild(document.createTextNode(part)); });
+  return parent;
+}
 function fmt(x){ return x === null || x === undefined ? "n/a" : (typeof x === "number" && !Number.isInteger(x) ? x.toPrecision(4) : String(x)); }
 function nodeGroups(view){ return views[view].querySelectorAll("g.node"); }
 function nodeId(g){ var t = g.querySelector("title"); return t ? t.textContent : null; }
@@ -65,10 +81,11 @@ function inspect(id){
   var rows = [["kind", n.kind + " (" + n.role + ")"], ["op", n.op], ["shape", n.shape === null ? null : JSON.stringify(n.shape)],
               ["dtype", n.dtype], ["device", n.device], ["module", n.module || "(top level)"], ["time step", n.step],
               ["‖grad‖ (recorded)", n.norm], ["backward step", n.lit === null ? null : n.lit + 1]];
-  rows.forEach(function(r){ var tr = el("tr"); tr.appendChild(el("td", r[0])); var td = el("td", fmt(r[1]));
+  rows.forEach(function(r){ var tr = el("tr"); tr.appendChild(bars(el("td"), r[0])); var td = el("td", fmt(r[1]));
     td.className = "tgx-" + r[0].replace(/[^a-z]/g, ""); tr.appendChild(td); table.appendChild(tr); });
   statsRows(table, "value", n.value); statsRows(table, "gradient", n.grad);
   side.appendChild(table);
+  if (n.about) { var about = el("p", n.about); about.className = "tgx-about"; side.appendChild(about); }
   render();
 }
 function render(){
@@ -103,8 +120,8 @@ function chart(){
   for (var id in all) { var n = all[id]; if (n.role === "hidden" && n.step !== null && n.norm && n.lit !== null) {
     any = true; if (n.lit < step) pts[n.step] = Math.sqrt((pts[n.step] || 0) * (pts[n.step] || 0) + n.norm * n.norm); } }
   function text(x, y, s){ var t = document.createElementNS(ns, "text"); t.setAttribute("x", x); t.setAttribute("y", y);
-    t.setAttribute("font-size", "10"); t.textContent = s; svg.appendChild(t); }
-  text(4, 12, any ? "‖∂L/∂h_t‖ against t (log)" : "no hidden states h_t with a recorded gradient");
+    t.setAttribute("font-size", "10"); svg.appendChild(bars(t, s, "tspan")); return t; }
+  text(4, 12, any ? "‖∂L/∂h_t‖ against t (log)" : "no hidden states h_t with a recorded gradient").id = "tgx-charttitle";
   var ts = Object.keys(pts).map(Number).sort(function(a, b){ return a - b; });
   var maxT = 0; for (var id2 in all) { var m = all[id2]; if (m.role === "hidden" && m.step !== null) maxT = Math.max(maxT, m.step); }
   var vals = ts.map(function(t){ return Math.log10(pts[t]); });
@@ -172,4 +189,4 @@ def page_html(title, svg_unrolled, svg_folded, data) -> str:
     )
 
 
-__all__ = ["page_html", "dumps_for_script", "STYLE", "SCRIPT"]
+__all__ = ["page_html", "dumps_for_script", "STYLE", "SCRIPT", "BARS_FONTS"]

@@ -6,7 +6,8 @@ last) stands for all: every node of another step is merged into the node of
 the kept step with the same signature and occurrence number (a node with
 no counterpart, such as the initial state made in step 0, stays, outside the
 kept step). An arrow that went from step t-1 to step t becomes a recurrent
-arrow labelled with its delay and the number of steps (``h(t-1) ×50``); the
+arrow labelled with its delay and the number of steps (``h(t-1) ×50``; a
+running sum, ``sum of L_t ×50``); the
 initial state's arrow is labelled with the first step, the final state's
 with the last. The folded drawing's size does not depend on the sequence length.
 """
@@ -73,7 +74,8 @@ def _fold_block(drawing, steps):
             delay = Counter(recurrent).most_common(1)[0][0]
             name = edge.src.title if edge.src.kind == "tensor" else "state"
             shift = f"t-{delay}" if delay > 0 else f"t+{-delay}"
-            edge.kind, edge.label = "recurrent", f"{name}({shift}) ×{count}"
+            label = f"<{edge.src.carried} ×{count}>" if edge.src.carried else f"{name}({shift}) ×{count}"
+            edge.kind, edge.label = "recurrent", label
         elif all(kind == "in" for kind, _ in found) and times == {first}:
             edge.label = f"{steps[0].word}={first}"
         elif all(kind == "out" for kind, _ in found):

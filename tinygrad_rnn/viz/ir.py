@@ -41,9 +41,16 @@ class Cluster:
 
 
 class Node:
-    """A box or label in the drawing: a tensor, an op, a fused cell, a gate or a summary of steps."""
+    """A box or label in the drawing: a tensor, an op, a fused cell, a gate or a summary of steps.
 
-    __slots__ = ("kind", "role", "title", "details", "cluster", "sig", "ops", "grad", "wants_grad", "root", "sub")
+    ``shape`` is the shape of the value drawn (None where unknown, or for an op with several
+    outputs); ``named`` says whether the title is a name the user or a library gave (it is then
+    never replaced by a name found from the structure); ``carried`` names what the loop hands to
+    the next step through this node's value, where that is no state name (HTML: ``sum of L<sub>t</sub>``).
+    """
+
+    __slots__ = ("kind", "role", "title", "details", "cluster", "sig", "ops", "grad", "wants_grad", "root", "sub",
+                 "shape", "named", "carried")
 
     def __init__(self, kind, role, title, cluster=None, details=(), sig=None, ops=0):
         self.kind = kind
@@ -57,6 +64,9 @@ class Node:
         self.wants_grad = False
         self.root = False
         self.sub = False
+        self.shape = None
+        self.named = False
+        self.carried = ""
 
 
 class Edge:

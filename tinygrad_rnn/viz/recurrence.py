@@ -10,6 +10,11 @@ to the next. Ops before the loop (an embedding of the whole sequence)
 and after it (a loss on the last state) are what the first and last steps
 have more of than their neighbours; they stay outside the steps. The steps
 then fold as if ``tr.autograd.scope(step=t)`` had marked them.
+
+:func:`name_loops` then names what such a loop reads and carries from the
+structure alone (the user's variable names are not recorded): the state
+``h_t`` (and ``c_t``), ``initial h``, ``x_t``, ``target_t``, ``L_t`` and
+the running sum of the per-step losses.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import functools
 import heapq
 from collections import Counter
 
-from .ir import Cluster, common_cluster
+from .ir import Cluster, Edge, Node, common_cluster, step_blocks, step_members
 
 
 def find_steps(drawing) -> bool:
@@ -60,26 +65,38 @@ def _is_param(node, preds) -> bool:
     return node.kind == "tensor" and node.role == "parameter" and not preds.get(node)
 
 
-def _weights_read(node, preds, memo) -> frozenset:
-    """The parameter leaves ``node`` reads: directly, or through ops that read nothing else (``W_hh.T``)."""
+def _weights_read(node, preds, memo, weights) -> frozenset:
+    """The weights ``node`` reads: directly, or through ops that read nothing else (``W_hh.T``)."""
     if node not in memo:
         memo[node] = None  # not a weight while it is being looked at (no cycles in a tape, but be safe)
         sources = preds.get(node, ())
-        if _is_param(node, preds):
+        if node in weights:
             memo[node] = frozenset((node,))
-        elif sources and all(_weights_read(p, preds, memo) for p in sources):
+        elif sources and all(_weights_read(p, preds, memo, weights) for p in sources):
             memo[node] = frozenset().union(*(memo[p] for p in sources))
     return memo[node] or frozenset()
 
 
 def _recurrence(order, preds) -> list:
-    """The longest group of same ops on the same parameter leaves, each depending on the one before."""
+    """The longest group of same ops on the same weights, each depending on the one before.
+
+    A weight is a parameter leaf read by several ops, or by one op that reads
+    nothing else (``W_hh.T`` made once before the loop); a leaf read once
+    among other values (an initial state that requires grad) is none. An op
+    that reads only weights prepares one and is no step of the loop.
+    """
+    readers = {}
+    for node in order:
+        for p in preds.get(node, ()):
+            readers.setdefault(p, []).append(node)
+    weights = {node for node in order if _is_param(node, preds)
+               and (len(readers.get(node, ())) > 1 or all(len(preds[r]) == 1 for r in readers.get(node, ())))}
     groups = {}
     memo = {}
     for node in order:
-        _weights_read(node, preds, memo)  # in creation order: a node's inputs are known before it
+        _weights_read(node, preds, memo, weights)  # in creation order: a node's inputs are known before it
     for node in order:
-        if node.kind == "tensor":
+        if node.kind == "tensor" or memo[node]:
             continue
         params = frozenset().union(*(memo[p] or () for p in preds.get(node, ())))
         if params:
@@ -206,3 +223,216 @@ def _child_of(cluster, parent):
     while cluster is not None and cluster.parent is not parent:
         cluster = cluster.parent
     return cluster
+
+
+# ------------------------------------------------------------------ naming what a hand-written loop carries
+def name_loops(drawing) -> dict:
+    """Name, from the structure alone, what each loop written with Tensor ops reads and carries.
+
+    In a block of time steps where nothing is named as a state (a loop found
+    by :func:`find_steps` or marked with ``tr.autograd.scope(step=t)``), a value
+    a step hands to the next is a running sum when the next step only adds to
+    it (``loss = loss + L_t``: its arrow is ``sum of L_t`` and each step's scalar
+    addend is drawn as ``L_t``) and a state otherwise. One state is ``h``; of
+    two, ``c`` is the one the other is computed from within the step and that
+    feeds no weight in the next step (the cell of an LSTM): otherwise they are
+    ``state 1`` and ``state 2``. Each step's state is drawn as a node ``h_t``
+    after the op that makes it and its first value as ``initial h``; a step's
+    unnamed input is ``x_t`` when the state depends on it and ``target_t`` when
+    only a loss does, and a scalar a step hands out of the loop is ``L_t``.
+    Given names (``name=``, ``params=``, library layers) are never replaced.
+    Returns each new node -> the op node whose value it shows.
+    """
+    made = {}
+    for steps in step_blocks(drawing):
+        if len(steps) >= 2 and steps[0].kind == "step":
+            made.update(_LoopNames(drawing, steps).apply())
+    return made
+
+
+def _scalar(node) -> bool:
+    return node.shape is not None and all(n == 1 for n in node.shape)
+
+
+class _LoopNames:
+    """The analysis of one block of steps: each node's key (signature, occurrence) in its step, the values
+    handed from step to step, and what they are."""
+
+    def __init__(self, drawing, steps):
+        self.drawing, self.steps = drawing, steps
+        self.preds, self.succs = {}, {}
+        for src, dst in drawing.edges:
+            self.preds.setdefault(dst, []).append(src)
+            self.succs.setdefault(src, []).append(dst)
+        self.member = step_members(drawing, steps)
+        time = {s: k for k, s in enumerate(steps)}
+        self.time = {node: time[s] for node, s in self.member.items()}
+        self.keyed = [{} for _ in steps]
+        self.key_of = {}
+        seen = Counter()
+        for node in drawing.nodes:
+            k = self.time.get(node)
+            if k is not None:
+                seen[(k, node.sig)] += 1
+                key = (node.sig, seen[(k, node.sig)])
+                self.keyed[k][key], self.key_of[node] = node, key
+        self.readers = {}  # key of a value step k hands to step k+1 -> keys of its readers there
+        for src, dst in drawing.edges:
+            a, b = self.time.get(src), self.time.get(dst)
+            if a is not None and b == a + 1 and self.preds.get(src):
+                self.readers.setdefault(self.key_of[src], set()).add(self.key_of[dst])
+
+    def nodes(self, key):
+        """The node with ``key`` in each step that has one."""
+        return [nodes[key] for nodes in self.keyed if key in nodes]
+
+    def apply(self) -> dict:
+        if any(n.role in ("hidden", "cell") and self.preds.get(n) for n in self.member):
+            return {}  # states named by a layer or by the user: drawn as named
+        order = {node: i for i, node in enumerate(self.drawing.nodes)}
+        carried = sorted(self.readers, key=lambda key: order[self.nodes(key)[0]])
+        sums = [key for key in carried if key[0] == "op:Add" and self.readers[key] == {key}
+                and _scalar(self.nodes(key)[0])]
+        states = [key for key in carried if key not in sums]
+        names = self.state_names(states)
+        losses = self.losses(sums)
+        initial = self.initial_leaves()
+        for leaf, key in initial.items():
+            if key in names:
+                title, role = names[key]
+                leaf.title, leaf.role, leaf.sig, leaf.sub = f"initial {title}", role, f"leaf:initial {title}", False
+        self.name_inputs(set(initial), set(states), set(losses) | set(sums))
+        for key in sums:
+            text = "sum of L<sub>t</sub>" if losses else "sum"
+            for node in self.nodes(key):
+                node.carried = text
+            if losses:
+                self.label_sums(key)
+        made = {}
+        for key, (title, role) in names.items():
+            made.update(self.insert(key, title, role))
+        for key in losses:
+            made.update(self.insert(key, "L", "loss"))
+        return made
+
+    def within(self, start, k) -> set:
+        """The nodes of step ``k`` reached from ``start`` (itself included) along arrows inside the step."""
+        found, stack = set(), [start]
+        while stack:
+            node = stack.pop()
+            if node not in found and self.time.get(node) == k:
+                found.add(node)
+                stack.extend(self.succs.get(node, ()))
+        return found
+
+    def state_names(self, states) -> dict:
+        """key -> (title, role) of each state: ``h``; ``h`` and ``c``; or ``state 1``, ``state 2``, ..."""
+        if len(states) == 1:
+            return {states[0]: ("h", "hidden")}
+        if len(states) == 2:
+            k = max(len(self.steps) // 2 - 1, 0)
+            here = [self.keyed[k].get(key) for key in states]
+            if None not in here:
+                for (h, c), (h_node, c_node) in ((states, here), (states[::-1], here[::-1])):
+                    reach = self.within(c_node, k)
+                    if h_node in reach and c_node not in self.within(h_node, k) and not self.feeds_weight(c, k + 1):
+                        return {h: ("h", "hidden"), c: ("c", "cell")}
+        return {key: (f"state {i + 1}", "hidden") for i, key in enumerate(states)}
+
+    def feeds_weight(self, key, k) -> bool:
+        """Whether the value with ``key`` of step k-1 is read in step ``k`` by an op that also reads a
+        parameter, or by a concatenation (``cat([x_t, h])`` before the gates' weights)."""
+        for reader in (self.keyed[k].get(r) for r in self.readers[key]):
+            if reader is None:
+                continue
+            if reader.sig == "op:Cat" or any(p.role == "parameter" and not self.preds.get(p)
+                                              for p in self.preds.get(reader, ())):
+                return True
+        return False
+
+    def losses(self, sums) -> list:
+        """Keys of each step's loss: the scalar op added to a running sum, or handed out of the loop."""
+        found = []
+        for key in sums:
+            for node in self.nodes(key):
+                for src in self.drawing.inputs.get(node, ()):
+                    if (src is not None and src.kind == "op" and _scalar(src) and self.time.get(src) == self.time[node]
+                            and self.key_of[src] not in found):
+                        found.append(self.key_of[src])
+        for key, node in self.keyed[-1].items():
+            outs = self.succs.get(node, ())
+            if (node.kind == "op" and _scalar(node) and key not in found and key not in self.readers and outs
+                    and all(self.time.get(d) is None and not d.root for d in outs)
+                    and all(key in nodes for nodes in self.keyed)):
+                found.append(key)
+        return found
+
+    def initial_leaves(self) -> dict:
+        """Unnamed leaves read in the first step where the second step reads a value the first handed on:
+        leaf -> the key of that value."""
+        found = {}
+        if len(self.keyed) < 2:
+            return found
+        for key, node in self.keyed[0].items():
+            twin = self.keyed[1].get(key)
+            if twin is None or node not in self.drawing.inputs or twin not in self.drawing.inputs:
+                continue
+            for src, later in zip(self.drawing.inputs[node], self.drawing.inputs[twin]):
+                if (src is not None and later is not None and not src.named and not self.preds.get(src)
+                        and src.kind == "tensor" and self.time.get(later) == 0 and self.key_of[later] in self.readers):
+                    found.setdefault(src, self.key_of[later])
+        return found
+
+    def name_inputs(self, initial, states, losses):
+        """``x`` for an unnamed input the state depends on within its step, ``target`` for one only a loss does."""
+        for leaf in list(self.drawing.nodes):
+            if leaf.kind != "tensor" or leaf.named or leaf.role != "input" or self.preds.get(leaf) or leaf in initial:
+                continue
+            users = [(u, self.time[u]) for u in self.succs.get(leaf, ()) if u in self.time]
+            if not users:
+                continue
+            reached = {self.key_of[n] for u, k in users for n in self.within(u, k)}
+            title = "x" if reached & states else "target" if reached & losses else None
+            if title is not None:
+                leaf.title, leaf.sig, leaf.sub = title, f"leaf:{title}", True
+
+    def label_sums(self, key):
+        """In the unrolled drawing, the running sum handed to step k+1 reads ``L_0+…+L_k``."""
+        for src, dst in self.drawing.edges:
+            k = self.time.get(src)
+            if k is not None and self.key_of[src] == key and self.time.get(dst) == k + 1:
+                terms = [f"L<sub>{k}</sub>"] if k < 2 else ["…", f"L<sub>{k}</sub>"]
+                terms = ["L<sub>0</sub>"] + terms if k > 0 else terms
+                self.drawing.edges[(src, dst)].label = "<" + "+".join(terms) + ">"
+
+    def insert(self, key, title, role) -> dict:
+        """Draw the value of the op with ``key`` in every step as a tensor node ``title_t`` after it."""
+        made = {}
+        for node in self.nodes(key):
+            if node.kind != "op":
+                continue
+            shown = [node.details[0]] if node.details and not node.details[0].startswith("const") else []
+            value = Node("tensor", role, title, self.steps[self.time[node]], shown, sig=f"tensor:{title}_t")
+            value.shape, value.sub, value.carried = node.shape, True, node.carried
+            value.wants_grad, value.grad = node.wants_grad, node.grad
+            made[value] = node
+        if not made:
+            return made
+        by_op = {op: value for value, op in made.items()}
+        edges = {}
+        for (src, dst), edge in self.drawing.edges.items():
+            value = by_op.get(src)
+            if value is not None:
+                edges.setdefault((src, value), Edge(src, value, "data", edge.grad))
+                edge.src = value
+            edges[(edge.src, dst)] = edge
+        self.drawing.edges = edges
+        for op, sources in self.drawing.inputs.items():
+            self.drawing.inputs[op] = [by_op.get(s, s) for s in sources]
+        nodes = []
+        for node in self.drawing.nodes:
+            nodes.append(node)
+            if node in by_op:
+                nodes.append(by_op[node])
+        self.drawing.nodes = nodes
+        return made

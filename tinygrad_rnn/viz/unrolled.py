@@ -106,6 +106,7 @@ class _Builder:
 
     def tensor_node(self, title, role, cluster, shape, dtype, sig=None):
         node = Node("tensor", role, title, cluster, self.shape(shape, dtype), sig=sig or f"tensor:{title}")
+        node.shape = tuple(shape)
         return self.drawing.add_node(node)
 
     def leaf(self, tensor, consumer_cluster):
@@ -124,6 +125,7 @@ class _Builder:
             role, title = state_role(tensor.name) or "input", tensor.name or "input"
         node = self.tensor_node(title, role, consumer_cluster, tensor.shape, tensor.dtype, sig=f"leaf:{title}")
         node.sub = title in _SUBSCRIPTED
+        node.named = bool(name or tensor.name)
         if tensor.requires_grad and self.norms is not None:
             node.wants_grad, node.grad = True, self.norms.leaf(tensor)
         self.leaves[id(tensor)] = node
@@ -175,6 +177,7 @@ class _Builder:
         node = self.tensor_node(title, role, None if root is not None else cluster, shape, dtype)
         node.root = root is not None
         node.sub = name in _SUBSCRIPTED
+        node.named = name is not None
         if self.norms is not None:
             node.wants_grad, node.grad = True, self.norms.output(fn, index)
         self.drawing.connect(producer, node)
@@ -195,6 +198,8 @@ class _Builder:
         details.extend(f"const {note}" for note in notes)
         role = "op"
         node = self.drawing.add_node(Node("op", role, fn.name, cluster, details, sig=f"op:{fn.name}", ops=1))
+        if fn.outputs == 1:
+            node.shape = tuple(fn.trace.out_meta[0][0])
         if self.norms is not None:
             node.wants_grad, node.grad = True, self.norms.outputs(fn)
         for src in sources:
@@ -374,7 +379,8 @@ def build(roots, functions, names, *, show_shapes=True, show_grads=False, expand
 
 def find_hand_loop(drawing) -> bool:
     """For a graph recorded without time steps: cut a hand-written loop into steps (``find_steps``) and
-    name its initial state. True when it did; False when the graph has steps already or no loop."""
+    name its initial state. True when it did; False when the graph has steps already or no loop.
+    (``recurrence.name_loops`` names the rest of what the loop reads and carries.)"""
     if any(steps[0].kind == "step" for steps in step_blocks(drawing)) or not find_steps(drawing):
         return False
     name_initial_states(drawing)
