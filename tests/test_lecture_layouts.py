@@ -25,9 +25,11 @@ def ids_titled(source, title):
 
 
 def edges(source):
-    """(src, dst, attributes) of every arrow; a parameter's arrows through a bundling point ``pK``
-    (one point for the weights many nodes share) count as arrows from the parameter itself."""
-    found = [(a, b, attrs or "") for a, b, attrs in EDGE.findall(source)]
+    """(src, dst, attributes) of every drawn arrow (``b -> a [dir=back]`` runs from a to b; invisible
+    layout arrows are left out); a parameter's arrows through a bundling point ``pK`` (one point for
+    the weights many nodes share) count as arrows from the parameter itself."""
+    found = [(b, a, attrs) if "dir=back" in attrs else (a, b, attrs)
+             for a, b, attrs in EDGE.findall(source) if "style=invis" not in attrs]
     into_hub = {}
     for a, b, _ in found:
         if b.startswith("p"):
@@ -112,7 +114,10 @@ def test_expand_fused_brings_the_attention_ops_back():
     collapsed = build_lecture_graph("attention", steps=steps).source
     expanded = build_lecture_graph("attention", steps=steps, expand_fused=True).source
     assert not ids_titled(expanded, "attention")
-    assert expanded.count('label="attention: AdditiveAttention') == steps
+    # no boxes in the lecture layout: each call's first op says whose it is
+    assert expanded.count('>attention: AdditiveAttention</font>') == steps
+    boxed = build_lecture_graph("attention", steps=steps, expand_fused=True, rankdir="LR").source
+    assert boxed.count('label="attention: AdditiveAttention') == steps
     assert len(ids_titled(expanded, "Softmax")) == steps and len(ids_titled(collapsed, "Softmax")) == 0
     assert len(titles(expanded)) - len(titles(collapsed)) >= steps * 10
 

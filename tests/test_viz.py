@@ -210,7 +210,8 @@ def test_expand_fused_draws_the_gates():
     gates = ("i = σ(·)", "f = σ(·)", "g = tanh(·)", "o = σ(·)", "c′ = f ⊙ c + i ⊙ g", "h′ = o ⊙ tanh(c′)")
     for gate in gates:
         assert count_title(src, gate) == 2
-    assert 'label=LSTMCell' in src
+    assert src.count('point-size="9">LSTMCell</font>') == 2  # the lecture layout draws no cell boxes
+    assert draw_graph(out.sum(), expand_fused=True, rankdir="LR").source.count("label=LSTMCell") == 2
     gru = nn.GRU(3, 4)
     out, _ = gru(tr.randn(3, 1, 3))
     src = draw_graph(out, expand_fused=True).source
@@ -400,7 +401,7 @@ def test_lecture_graphs_have_the_expected_structure():
     assert "encoder.weight_hh_l0" in s2s and "decoder.weight_hh_l0" in s2s
     att = build_lecture_graph("attention", steps=3).source
     assert count_title(att, "attention") == 3 and "Softmax" not in att  # one node per attention call
-    att = build_lecture_graph("attention", steps=3, expand_fused=True).source
+    att = build_lecture_graph("attention", steps=3, expand_fused=True, rankdir="LR").source
     assert att.count('label="attention: AdditiveAttention"') == 3 and "Softmax" in att
     bi = build_lecture_graph("bidirectional").source
     assert bi.count(">forward</font>") == 4 and bi.count(">reverse</font>") == 4  # each cell says its direction

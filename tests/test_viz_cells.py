@@ -26,21 +26,26 @@ def _nodes(src):
 
 
 def _edges(src):
-    """[(src title, dst title, label)] of every arrow, titles by the nodes' first label line."""
+    """[(src title, dst title, label)] of every drawn arrow (an arrow written ``b -> a [dir=back]``
+    runs from a to b; invisible layout arrows are left out), titles by the nodes' first label line."""
     nodes = _nodes(src)
     edges = []
     for m in re.finditer(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", src, re.M):
         a, b, attrs = m.group(1), m.group(2), m.group(3) or ""
+        if "style=invis" in attrs:
+            continue
+        if "dir=back" in attrs:
+            a, b = b, a
         label = re.search(r'label=("[^"]*"|\w+)', attrs)
         edges.append((nodes.get(a, a), nodes.get(b, b), label.group(1).strip('"') if label else ""))
     return edges
 
 
-def _expanded(**options):
+def _expanded(rankdir=None, **options):
     tr.manual_seed(0)
     model = nn.LSTM(3, 4, **options)
     out, _ = model(tr.randn(2, 1, 3))
-    return draw_graph(out.sum(), expand_fused=True).source
+    return draw_graph(out.sum(), expand_fused=True, rankdir=rankdir).source
 
 
 # ------------------------------------------------------------------ templates
@@ -53,7 +58,8 @@ def test_coupled_lstm_has_no_input_gate_node(impl):
         assert titles.count(gate) == 2, gate
     coupling = [e for e in _edges(src) if e[2] == "i = 1 − f"]
     assert len(coupling) == 2 and all(e[:2] == ("f = σ(·)", "c′ = f ⊙ c + (1 − f) ⊙ g") for e in coupling)
-    assert 'label="LSTMCell(coupled)"' in src
+    assert src.count('point-size="9">LSTMCell(coupled)</font>') == 2  # no boxes: the first gate says it
+    assert _expanded(rankdir="LR", coupled=True, impl=impl).count('label="LSTMCell(coupled)"') == 2  # boxed
 
 
 @pytest.mark.parametrize("impl", ["fused", "fused_step"])
@@ -70,7 +76,8 @@ def test_peephole_lstm_draws_its_peephole_edges(impl):
     c_prev_edges = [e for e in edges if e[0] in ("initial c", "c<sub>0</sub>") and e[2]]
     assert sorted(e[1:] for e in c_prev_edges) == sorted([(i, "w_ci"), (f, "w_cf")] * 2)
     assert sorted(e[1] for e in edges if e[0] == "weight_ch_l0") == sorted([i, f, o] * 2)
-    assert 'label="LSTMCell(peephole)"' in src
+    assert src.count('point-size="9">LSTMCell(peephole)</font>') == 2  # no boxes: the first gate says it
+    assert _expanded(rankdir="LR", peephole=True, impl=impl).count('label="LSTMCell(peephole)"') == 2  # boxed
 
 
 def test_peephole_lstm_cell_without_bias_routes_each_weight():

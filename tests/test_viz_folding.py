@@ -25,8 +25,10 @@ def nodes(src):
 
 
 def edges(src):
-    """(src id, dst id, attribute text) of every arrow between nodes."""
-    return re.findall(r"^\s*(n\d+) -> (n\d+)(?: \[(.*)\])?$", src, flags=re.M)
+    """(src id, dst id, attribute text) of every drawn arrow between nodes (``b -> a [dir=back]`` runs
+    from a to b; invisible layout arrows are left out)."""
+    found = re.findall(r"^\s*(n\d+) -> (n\d+)(?: \[(.*)\])?$", src, flags=re.M)
+    return [(b, a, attrs) if "dir=back" in attrs else (a, b, attrs) for a, b, attrs in found if "style=invis" not in attrs]
 
 
 def ids(src, title):

@@ -69,13 +69,13 @@ def assert_rows_in_time_order(drawing, what):
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_row_runs_in_time_order_left_to_right(kind, cell):
     for impl in ("fused", "fused_step", "composed"):
-        for steps in (3, 5):
+        for steps, expand in ((3, False), (5, False), (4, True)):
             tr.manual_seed(0)
             model, loss = run_lecture_model("test", kind, steps, cell, impl=impl)
             roots = flatten_roots(loss)
             functions = collect_functions(roots)
-            drawing = build(roots, functions, Names(functions, model, {}))
-            assert_rows_in_time_order(drawing, f"{kind}/{cell}/{impl}/{steps} steps")
+            drawing = build(roots, functions, Names(functions, model, {}), expand_fused=expand)
+            assert_rows_in_time_order(drawing, f"{kind}/{cell}/{impl}/{steps} steps/expand={expand}")
 
 
 @pytest.mark.parametrize("impl", ["fused", "fused_step", "composed"])
@@ -113,7 +113,7 @@ def test_draw_graph_uses_the_lecture_layout_unless_a_rankdir_is_given():
     boxed = draw_graph(out.sum(), model=rnn, rankdir="LR").source
     assert "rankdir=LR" in boxed and "rank=same" not in boxed and 'label="t=0"' in boxed
     assert "rankdir=LR" in draw_graph(out.sum(), model=rnn, mode="folded").source
-    assert "rankdir=LR" in draw_graph(out.sum(), model=rnn, expand_fused=True).source
+    assert "rankdir=BT" in draw_graph(out.sum(), model=rnn, expand_fused=True).source
 
 
 def test_a_graph_without_steps_keeps_the_plain_layout():

@@ -172,7 +172,7 @@ def run_lecture_model(caller, kind, steps=4, cell="rnn", *, impl=None, seed=0):
 
 
 def build_lecture_graph(kind, steps=4, cell="rnn", mode="unrolled", grads=False, *, impl=None, expand_fused=False,
-                        max_nodes=300, seed=0):
+                        max_nodes=300, seed=0, rankdir=None):
     """Build, run and draw a tiny model of architecture ``kind`` (see :data:`KINDS`).
 
     ``cell`` is ``"rnn"``, ``"lstm"`` or ``"gru"``; ``steps`` the sequence
@@ -180,12 +180,13 @@ def build_lecture_graph(kind, steps=4, cell="rnn", mode="unrolled", grads=False,
     loss is backpropagated inside ``retain_grads()`` and the drawing is shaded
     by gradient norm. ``impl`` picks the recurrent implementation (``"fused"``,
     ``"cell"`` or ``"composed"``; default: the global one). Fused cells and
-    attention calls are one node each unless ``expand_fused=True``. Returns a
-    ``graphviz.Digraph``.
+    attention calls are one node each unless ``expand_fused=True``; ``rankdir``
+    asks for the boxed layered layout instead of the lecture one (see ``draw_graph``).
+    Returns a ``graphviz.Digraph``.
     """
     with autograd.retain_grads() if grads else autograd.enable_grad():
         model, loss = run_lecture_model("build_lecture_graph", kind, steps, cell, impl=impl, seed=seed)
         if grads:
             loss.backward()
     return draw_graph(loss, mode=mode, show_grads=grads, expand_fused=expand_fused, max_nodes=max_nodes,
-                      model=model)
+                      model=model, rankdir=rankdir)

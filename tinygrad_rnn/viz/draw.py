@@ -76,8 +76,8 @@ def draw_graph(
     draw it: bottom to top, the steps side by side from t=0 on the left, the
     inputs x_t below, the states h_t in a row, outputs and losses above; a
     ``rankdir`` ("LR", "TB", "BT", "RL") asks for a plain layered layout in
-    that direction instead (the folded view, ``expand_fused=True`` (each
-    cell's gates in a box) and graphs without steps: "LR", steps boxed).
+    that direction instead, with a box per module, time step and expanded
+    cell (the folded view and graphs without steps: "LR").
 
     Returns a ``graphviz.Digraph``: it displays inline in Jupyter, and
     ``.render(path, format="svg")`` or ``.pipe(format="png")`` run ``dot``.
@@ -109,7 +109,7 @@ def draw_graph(
             fold(drawing)
         else:
             collapse(drawing, max_nodes)
-        lecture = rankdir is None and mode == "unrolled" and not expand_fused
+        lecture = rankdir is None and mode == "unrolled"
         return to_digraph(drawing, rankdir=rankdir or "LR", show_grads=show_grads, note=notes, lecture=lecture)
 
 

@@ -220,12 +220,22 @@ def _boxless(drawing, plan):
 
 
 def _layer_lines(drawing, plan, layer_children) -> dict:
-    """node -> a line the lecture layout adds, since it draws no boxes for layers and steps: a cell
-    of a stacked or bidirectional layer says its layer and direction (``layer 1 · reverse``), the
+    """node -> a line the lecture layout adds, since it draws no boxes for layers, steps and expanded
+    cells: a cell of a stacked or bidirectional layer says its layer and direction (``layer 1 ·
+    reverse``), the first node of an expanded cell or of a module call in a step what its box said
+    (``LSTMCell(coupled)``, ``attention: AdditiveAttention``), the
     x_t of a step of a packed batch how many sequences the step runs (``4 active``)."""
     if plan is None:
         return {}
     lines = {}
+    first, size = {}, {}
+    for node in drawing.nodes:
+        if node.cluster is not None and _per_step_box(node.cluster):
+            first.setdefault(node.cluster, node)
+            size[node.cluster] = size.get(node.cluster, 0) + 1
+    for box, node in first.items():  # what the box said: LSTMCell(coupled), attention: AdditiveAttention
+        if node in plan.row_of and size[box] > 1:  # (a box around one op is never drawn: its op says it)
+            lines[node] = box.label + (_calls(box) if box.kind == "module" else "")
     for node in drawing.nodes:
         if node not in plan.row_of or node.cluster is None:
             continue
@@ -237,6 +247,13 @@ def _layer_lines(drawing, plan, layer_children) -> dict:
         elif node.title == "x" and node.cluster.kind == "step" and node.cluster.label.endswith(" active)"):
             lines[node] = node.cluster.label.split(" (", 1)[1][:-1]
     return lines
+
+
+def _per_step_box(cluster) -> bool:
+    """An expanded cell, or a module call inside a time step (or one of several calls)."""
+    if cluster.kind == "cell":
+        return True
+    return cluster.kind == "module" and any(c.block is not None for c in cluster.chain())
 
 
 def _add_plan(graph, plan, ids):
