@@ -1,4 +1,5 @@
 """The backward-order recording and the explorer page (``tr.viz.explore``), without a browser."""
+import contextlib
 import gc
 import html
 import json
@@ -19,19 +20,22 @@ from tinygrad_rnn.viz.walk import collect_functions
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")
 
 
-def _chain():
-    """h1 = tanh(W x), h2 = tanh(W h1), L = sum(h2), recorded inside retain_grads() (every op keeps
-    its output gradients); named so the page's nodes can be found."""
+def _chain(context=None, backward=False):
+    """h1 = tanh(W x), h2 = tanh(W h1), L = sum(h2), recorded inside ``context`` (default
+    retain_grads(): every op keeps its output gradients), with ``L.backward()`` inside it too when
+    ``backward``; named so the page's nodes can be found."""
     tr.manual_seed(0)
     W = tr.randn(3, 3, requires_grad=True)
     x = tr.randn(3)
-    with tr.retain_grads():
+    with context if context is not None else tr.retain_grads():
         h1 = (W @ x).tanh()
         h1.name = "h1"
         h2 = (W @ h1).tanh()
         h2.name = "h2"
         loss = h2.sum()
         loss.name = "L"
+        if backward:
+            loss.backward()
     return W, x, h1, h2, loss
 
 
@@ -307,18 +311,9 @@ def test_mlp_without_a_loop_has_no_chart_points():
 
 # ----------------------------------------------------------------------------- values of intermediate results
 def _recorded_chain():
-    """``_chain`` with its forward pass run inside ``record_backward()`` too: every op keeps its value."""
-    tr.manual_seed(0)
-    W = tr.randn(3, 3, requires_grad=True)
-    x = tr.randn(3)
+    """``_chain`` with its forward pass run inside ``record_backward()``: every op keeps its value."""
     with tr.viz.record_backward() as record:
-        h1 = (W @ x).tanh()
-        h1.name = "h1"
-        h2 = (W @ h1).tanh()
-        h2.name = "h2"
-        loss = h2.sum()
-        loss.name = "L"
-        loss.backward()
+        W, x, _, _, loss = _chain(contextlib.nullcontext(), backward=True)
     return W, x, loss, record
 
 
