@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import re
 import warnings
 
@@ -424,3 +425,19 @@ def test_a_chain_of_ops_on_one_leaf_is_no_loop():
         draw_graph(y, mode="folded")
     assert not steps_of(ir(y)) and len(titles(drawn(y, "unrolled"))) == 32
     assert x.requires_grad
+
+
+def test_named_constants_keep_their_names_after_backward_lets_them_go():
+    """backward() stops holding the inputs that need no gradient; a drawing made afterwards still
+    names them (the per-step targets of the lecture's many-to-many model) and no unnamed "input"
+    appears in their place."""
+    from tinygrad_rnn.lecture_graphs import run_lecture_model
+
+    model, loss = run_lecture_model("test", "many-to-many", 3, "rnn")
+    before = draw_graph(loss, model=model).source
+    loss.backward()
+    gc.collect()  # nothing else holds the targets: the weak references are dead
+    after = draw_graph(loss, model=model).source
+    assert before.count("label=<target<br/>") == after.count("label=<target<br/>") == 3
+    assert "label=<input<br/>" in after  # the unnamed input sequence, let go as well, stays "input"
+    assert after.count("label=<input<br/>") == before.count("label=<input<br/>")

@@ -83,10 +83,12 @@ class Trace:
                    its value (:func:`value_stats`, taken when it was made); None otherwise.
     ``step_stats`` likewise for a whole-sequence op: the statistics of each step's h_t (its
                    output 0 at step t); None otherwise.
+    ``constant_names``  the names of the constants let go by :meth:`release_constants`
+                   ({index: name}), so a drawing made after ``backward()`` still names them; or None.
     """
 
     __slots__ = ("scope", "constants", "out_meta", "names", "out_grads", "step_grad_norms", "step_cell_grad_norms",
-                 "keep_grads", "out_stats", "step_stats")
+                 "keep_grads", "out_stats", "step_stats", "constant_names")
 
     def __init__(self, scope, constants, out_meta, keep_grads):
         self.scope = scope
@@ -99,6 +101,7 @@ class Trace:
         self.keep_grads = keep_grads
         self.out_stats = None
         self.step_stats = None
+        self.constant_names = None
 
     def keep_values(self, fn, outputs):
         """Keep the statistics of ``fn``'s output arrays (called at creation, only inside
@@ -117,12 +120,19 @@ class Trace:
         return value() if type(value) is weakref.ref else value
 
     def release_constants(self):
-        """Stop holding the inputs that needed no gradient (0-d constants stay: they cost nothing)."""
+        """Stop holding the inputs that needed no gradient (0-d constants stay: they cost nothing);
+        their names are kept."""
         constants = self.constants
         if constants is not None:
             for i, c in enumerate(constants):
-                if c is not None and c.array.ndim:
+                if c is not None and type(c) is not weakref.ref and c.array.ndim:
+                    if c.name is not None:
+                        self.constant_names = {**(self.constant_names or {}), i: c.name}
                     constants[i] = weakref.ref(c)
+
+    def constant_name(self, index):
+        """The name of input ``index`` when it was a named constant since let go, else None."""
+        return self.constant_names.get(index) if self.constant_names else None
 
 
 class BackwardRecord:

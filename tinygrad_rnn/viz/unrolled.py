@@ -140,7 +140,10 @@ class _Builder:
                 const = fn.trace.constant(i)
                 if const is None:  # released after backward() and no longer held by anyone
                     shape, dtype = fn.in_meta[i]
-                    nodes.append(self.tensor_node("input", "input", cluster, shape, dtype, sig="leaf:input"))
+                    title = fn.trace.constant_name(i) or "input"
+                    node = self.tensor_node(title, "input", cluster, shape, dtype, sig=f"leaf:{title}")
+                    node.sub = title in _SUBSCRIPTED
+                    nodes.append(node)
                 elif const.ndim == 0:
                     notes.append(scalar_text(const))
                     nodes.append(None)
