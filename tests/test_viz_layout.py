@@ -136,3 +136,20 @@ def test_subscripted_titles_leave_room_before_the_shape_line():
     out, _ = rnn(tr.randn(2, 1, 3))
     src = draw_graph(out.sum(), model=rnn).source
     assert 'label=<h<sub>0</sub><br/><font point-size="3"> </font><br/><font point-size="9">(1, 4)' in src
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_reverse_direction_is_drawn_above_the_forward_one(cell):
+    """A bidirectional layer as the lectures draw it: the reverse chain in a row above the forward
+    chain, both running from t=0 on the left."""
+    drawing = lecture_drawing("bidirectional", cell)
+    where, _ = positions(drawing)
+    chains = {}
+    for node in drawing.nodes:
+        step = step_of(node)
+        if node.title == "h" and step is not None:
+            chains.setdefault(step.parent.direction, []).append((where[node][0], where[node][1], step.time))
+    forward, reverse = (chains[d] for d in sorted(chains, key=str))
+    assert max(y for _, y, _ in forward) < min(y for _, y, _ in reverse)
+    for chain in (forward, reverse):
+        assert [t for _, _, t in sorted(chain)] == [0, 1, 2, 3]

@@ -260,6 +260,8 @@ def _add_plan(graph, plan, ids):
     """The lecture layout's invisible arrows (see ``layout.LecturePlan``)."""
     for src, dst in plan.order:
         graph.body.append(_statement(f"{ids[src]} -> {ids[dst]}", {"style": "invis"}))
+    for src, dst in plan.stack:
+        graph.body.append(_statement(f"{ids[src]} -> {ids[dst]}", {"style": "invis"}))
     for src, dst in plan.align:
         graph.body.append(_statement(f"{ids[src]} -> {ids[dst]}", {"style": "invis", "weight": "4", "minlen": "0"}))
 

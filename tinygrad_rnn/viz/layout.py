@@ -35,6 +35,8 @@ class LecturePlan:
     ``rows``       lists of nodes drawn in one rank each (``rank=same``)
     ``order``      invisible arrows (tail, head) that put steps in time order within a row
     ``align``      invisible arrows (lower, upper) that keep each per-step loss above its step
+    ``stack``      invisible arrows (top of a forward step, bottom of the same reverse step) that put a
+                   bidirectional layer's reverse direction above its forward one
     ``loose``      arrows (tail, head) that must not set rows: from one step to another of unrelated rows
     ``backward``   arrows (tail, head) that run right to left inside a row (drawn head to tail, ``dir=back``)
     """
@@ -44,6 +46,7 @@ class LecturePlan:
         self.row_of = {}
         self.order = []
         self.align = []
+        self.stack = []
         self.loose = set()
         self.backward = set()
 
@@ -83,6 +86,7 @@ def lecture_plan(drawing):
     _settle_crossings(plan, level)
     stateless = {k for k in range(len(blocks)) if not any(_is_state(n) for nodes in per_step[k] for n in nodes)}
     _align(plan, drawing, blocks, anchors, groups, stateless)
+    _stack(plan, drawing, blocks, per_step, groups, level)
     return plan
 
 
@@ -193,3 +197,26 @@ def _align(plan, drawing, blocks, anchors, groups, stateless):
         for a, b in zip(anchors[lower], anchors[upper]):
             if a and b and not _linked(drawing, a[-1], b[0]):
                 plan.align.append((a[-1], b[0]))
+
+
+def _stack(plan, drawing, blocks, per_step, groups, level):
+    """Put the reverse direction of a bidirectional layer above its forward direction, as the
+    lectures draw it: step t's lowest node above the forward step t's highest."""
+    singles = [group[0] for group in groups if len(group) == 1]
+    for lower, upper in zip(singles, singles[1:]):
+        if not _directions_of_one_layer(blocks[lower][0].parent, blocks[upper][0].parent):
+            continue
+        for below, above in zip(per_step[lower], per_step[upper]):
+            below = [n for n in below if n in level]
+            above = [n for n in above if n in level]
+            if below and above:
+                top = max(below, key=lambda n: level[n][1])
+                bottom = min(above, key=lambda n: level[n][1])
+                if not _linked(drawing, top, bottom):
+                    plan.stack.append((top, bottom))
+
+
+def _directions_of_one_layer(a, b) -> bool:
+    """Whether clusters ``a`` and ``b`` are the two directions of one layer of a recurrent module."""
+    return (a is not None and b is not None and a.kind == b.kind == "layers" and a.parent is b.parent
+            and a.layer == b.layer and a.direction != b.direction)
