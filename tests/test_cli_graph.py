@@ -30,6 +30,9 @@ def test_unrolled_svg_with_gradients(tmp_path):
     (["graph", "stacked", "--steps", "0", "-o", "x.svg"], "--steps must be at least 1"),
     (["graph", "stacked", "-o", "x.txt"], "expected a .svg, .png, .pdf or .dot file"),
     (["graph", "stacked", "-o", "/no/such/folder/x.svg"], "does not exist"),
+    (["graph", "many-to-one"], "give -o FILE"),
+    (["graph", "many-to-one", "--html", "x.svg"], "--html x.svg: expected a .html file"),
+    (["graph", "many-to-one", "--html", "no/such/folder/x.html"], "does not exist"),
 ])
 def test_bad_graph_command_lines_exit_2_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

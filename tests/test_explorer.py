@@ -204,20 +204,6 @@ def test_cli_graph_writes_the_explorer(tmp_path, capsys):
     assert (tmp_path / "only.html").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["graph", "many-to-one"], "give -o FILE"),
-    (["graph", "many-to-one", "--html", "x.svg"], "--html x.svg: expected a .html file"),
-    (["graph", "many-to-one", "--html", "no/such/folder/x.html"], "does not exist"),
-])
-def test_cli_graph_html_errors(argv, message, capsys):
-    from tinygrad_rnn import cli
-
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(argv)
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
-
-
 @needs_dot
 def test_example_graph_writes_html_beside_svg(tmp_path):
     import argparse

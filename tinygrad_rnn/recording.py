@@ -188,16 +188,17 @@ def value_stats(host):
     if host.size == 0:
         return {"size": 0}
     if host.dtype.kind == "c":  # no order: only the norm
-        return {"size": int(host.size), "norm": _finite(float(np.sqrt(np.sum(np.abs(host) ** 2))))}
+        return {"size": int(host.size), "norm": finite_float(float(np.sqrt(np.sum(np.abs(host) ** 2))))}
     flat = host.astype(np.float64).ravel()
-    out = {"size": int(flat.size), "min": _finite(flat.min()), "max": _finite(flat.max()),
-           "mean": _finite(flat.mean()), "norm": _finite(float(np.sqrt(np.sum(flat * flat))))}
+    out = {"size": int(flat.size), "min": finite_float(flat.min()), "max": finite_float(flat.max()),
+           "mean": finite_float(flat.mean()), "norm": finite_float(float(np.sqrt(np.sum(flat * flat))))}
     if flat.size <= MAX_VALUES:
-        out["values"] = [_finite(v) for v in flat.tolist()]
+        out["values"] = [finite_float(v) for v in flat.tolist()]
     return out
 
 
-def _finite(x):
+def finite_float(x):
+    """``x`` as a float, or None for None, NaN and infinities (a JSON-safe number)."""
     return None if x is None or not math.isfinite(x) else float(x)
 
 
@@ -250,4 +251,4 @@ def record_backward():
 
 
 __all__ = ["Scope", "scope", "Trace", "CURRENT", "BackwardRecord", "record_backward", "RECORDING",
-           "value_stats", "MAX_VALUES"]
+           "value_stats", "finite_float", "MAX_VALUES"]

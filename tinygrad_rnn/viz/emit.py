@@ -153,12 +153,12 @@ def to_digraph(drawing, *, rankdir="LR", show_grads=False, legend=True, note=Non
             hub, label="", shape="point", width="0.07", color=style.PARAM_EDGE_COLOR)
     bundled = {(p, n) for params, consumers in bundles for p in params for n in consumers}
     roles = set()
-    layer_lines = _layer_lines(drawing, plan, layer_children)
+    lecture_lines = _lecture_lines(drawing, plan, layer_children)
     for node in drawing.nodes:
         roles.add(node.role)
         target = visible(node.cluster)
         where = subgraphs[target] if target is not None else graph
-        where.body.append(_statement(ids[node], _node_attrs(node, scale, layer_lines.get(node))))
+        where.body.append(_statement(ids[node], _node_attrs(node, scale, lecture_lines.get(node))))
     if plan is not None:
         for row in plan.rows:
             where = visible(functools.reduce(common_cluster, (n.cluster for n in row)))
@@ -219,7 +219,7 @@ def _boxless(drawing, plan):
     return out
 
 
-def _layer_lines(drawing, plan, layer_children) -> dict:
+def _lecture_lines(drawing, plan, layer_children) -> dict:
     """node -> a line the lecture layout adds, since it draws no boxes for layers, steps and expanded
     cells: a cell of a stacked or bidirectional layer says its layer and direction (``layer 1 ·
     reverse``), the first node of an expanded cell or of a module call in a step what its box said

@@ -17,7 +17,7 @@ import math
 import re
 
 from ..autograd.engine import GraphReleasedError
-from ..recording import BackwardRecord, record_backward, value_stats
+from ..recording import BackwardRecord, finite_float, record_backward, value_stats
 from .budget import collapse
 from .draw import _MODES, _check_params, _gc_paused
 from .emit import to_digraph
@@ -100,7 +100,7 @@ def explore(root, model=None, params=None, mode="unrolled", record=None, title="
             views[view] = {"svg": svg, "nodes": nodes}
     steps = None
     if order is not None:
-        steps = [{"op": fn.name, "norms": [_finite(n) for n in out]} for fn, out, _ in order["steps"]]
+        steps = [{"op": fn.name, "norms": [finite_float(n) for n in out]} for fn, out, _ in order["steps"]]
     data = {"title": title, "mode": mode, "note": None if steps is not None else NO_RECORD_NOTE, "steps": steps,
             "views": {view: {"nodes": v["nodes"]} for view, v in views.items()}}
     return Explorer(page_html(title, views["unrolled"]["svg"], views["folded"]["svg"], data))
@@ -183,7 +183,7 @@ def _order(record, functions):
     sent = {}
     for k, (_, _, norms) in enumerate(steps):
         for key, norm in norms.items():
-            sent.setdefault(key, []).append([k, _finite(norm)])
+            sent.setdefault(key, []).append([k, finite_float(norm)])
     return {"steps": steps, "index": index, "sent": sent}
 
 
@@ -239,14 +239,6 @@ def _mark_states(drawing, origins):
             origins[node] = ("state", origin[1], 0)
 
 
-def _finite(x):
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-#: min, max, mean, norm of a host array (and its values when small), as JSON-safe numbers
-_stats = value_stats
-
-
 def _kept(fn, index):
     """The statistics ``fn`` kept of output ``index`` when it was made inside ``record_backward()``, or None."""
     stats = fn.trace.out_stats
@@ -277,16 +269,16 @@ def _describe(node, origin, order):
     if kind in ("leaf", "root"):
         tensor = obj
         info.update(shape=list(tensor.shape), dtype=str(tensor.dtype), device=tensor.device,
-                    value=_stats(tensor._backend.to_host(tensor.array)))
+                    value=value_stats(tensor._backend.to_host(tensor.array)))
         if tensor.grad is not None:
-            info["grad"] = _stats(tensor._backend.to_host(tensor.grad.array))
+            info["grad"] = value_stats(tensor._backend.to_host(tensor.grad.array))
         if kind == "root":
             fn, index = tensor._creator, tensor._index
             info["op"] = fn.name
             _light_value(info, fn, index, order)
         elif order is not None and id(tensor) in order["sent"]:
             events = order["sent"][id(tensor)]
-            norm = _total(events) if tensor.grad is None else _stats(tensor._backend.to_host(tensor.grad.array))["norm"]
+            norm = _total(events) if info["grad"] is None else info["grad"]["norm"]
             info.update(events=events, lit=events[0][0], norm=norm)
         return info
     fn = obj
@@ -296,7 +288,7 @@ def _describe(node, origin, order):
         info.update(shape=list(shape), dtype=str(dtype), value=_kept(fn, 0))
         grads = fn.trace.out_grads
         if grads is not None and grads[0] is not None:
-            info["grad"] = _stats(_host(fn.backend, grads[0]))
+            info["grad"] = value_stats(_host(fn.backend, grads[0]))
         _light_value(info, fn, 0, order)
         info["current"] = order is not None and id(fn) in order["index"]
         if info["grad"] is not None:
@@ -321,14 +313,14 @@ def _describe(node, origin, order):
             info.update(shape=[int(n) for n in re.findall(r"\d+", drawn.group(1))], dtype=drawn.group(2) or "float32")
         norms = fn.trace.step_grad_norms if node.role == "hidden" else None
         if norms is not None and time is not None and time < len(norms):
-            info["norm"] = _finite(float(norms[time]))
+            info["norm"] = finite_float(float(norms[time]))
         info["value"] = _step_value(fn, node.role, time)
     elif kind == "value":
         shape, dtype = fn.trace.out_meta[index]
         info.update(shape=list(shape), dtype=str(dtype), value=_kept(fn, index))
         grads = fn.trace.out_grads
         if grads is not None and index < len(grads) and grads[index] is not None:
-            info["grad"] = _stats(_host(fn.backend, grads[index]))
+            info["grad"] = value_stats(_host(fn.backend, grads[index]))
         _light_value(info, fn, index, order)
     else:
         meta = fn.trace.out_meta
@@ -337,7 +329,7 @@ def _describe(node, origin, order):
             info["value"] = _kept(fn, 0)
             grads = fn.trace.out_grads
             if grads is not None and grads[0] is not None:
-                info["grad"] = _stats(_host(fn.backend, grads[0]))
+                info["grad"] = value_stats(_host(fn.backend, grads[0]))
         if order is not None and id(fn) in order["index"]:
             info["lit"] = order["index"][id(fn)]
             info["current"] = True
@@ -369,14 +361,14 @@ def _light_value(info, fn, index, order):
     else:
         return
     norms = order["steps"][k][1] if k is not None else None
-    info["norm"] = _finite(norms[index]) if norms is not None and index < len(norms) else _total(events)
+    info["norm"] = finite_float(norms[index]) if norms is not None and index < len(norms) else _total(events)
 
 
 def _total(events):
     """An estimate of the norm of a gradient sent in parts: the root of the parts' sum of squares
     (exact when the parts are orthogonal; used only where the whole gradient was not kept)."""
     parts = [n for _, n in events if n is not None]
-    return _finite(math.sqrt(sum(n * n for n in parts))) if parts else None
+    return finite_float(math.sqrt(sum(n * n for n in parts))) if parts else None
 
 
 def _clean_svg(svg):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .ir import step_blocks, step_members
+from .ir import step_blocks, step_keys, step_members
 
 
 def fold(drawing) -> None:
@@ -34,15 +34,9 @@ def _fold_block(drawing, steps):
     if count == 1:
         return
     member = step_members(drawing, steps)
-    seen = Counter()
     in_kept, others = {}, []
-    for node in drawing.nodes:
-        step = member.get(node)
-        if step is None:
-            continue
-        seen[(step, node.sig)] += 1
-        key = (node.sig, seen[(step, node.sig)])
-        if step is kept:
+    for node, key in step_keys(drawing, member).items():
+        if member[node] is kept:
             in_kept[key] = node
         else:
             others.append((node, key))

@@ -62,18 +62,12 @@ class GradNorms:
     @staticmethod
     def steps(fn):
         """A fused sequence op's per-step ‖dL/dh_t‖ (by time step), or None."""
-        norms = fn.trace.step_grad_norms
-        if not norms:
-            return None
-        return [float(x) for x in norms]
+        return _floats(fn.trace.step_grad_norms)
 
     @staticmethod
     def cell_steps(fn):
         """A fused LSTM sequence op's per-step ‖dL/dc_t‖ (by time step, the path through h_t included), or None."""
-        norms = fn.trace.step_cell_grad_norms
-        if not norms:
-            return None
-        return [float(x) for x in norms]
+        return _floats(fn.trace.step_cell_grad_norms)
 
 
 class LogScale:
@@ -95,3 +89,8 @@ class LogScale:
     @property
     def range(self):
         return 10.0**self.low, 10.0**self.high
+
+
+def _floats(norms):
+    """Per-step norms as Python floats, or None when none were kept."""
+    return [float(x) for x in norms] if norms else None

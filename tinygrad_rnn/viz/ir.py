@@ -182,6 +182,19 @@ def step_blocks(drawing) -> list:
     return sorted(blocks.values(), key=lambda steps: len(steps[0].chain()))
 
 
+def step_keys(drawing, member) -> dict:
+    """node -> (signature, occurrence): the part each node of ``member`` (node -> its step, from
+    :func:`step_members`) plays in its step, the same in every step of a loop. Folding merges the
+    nodes with one key; naming a loop compares them step to step."""
+    seen, keys = {}, {}
+    for node in drawing.nodes:
+        step = member.get(node)
+        if step is not None:
+            count = seen[(step, node.sig)] = seen.get((step, node.sig), 0) + 1
+            keys[node] = (node.sig, count)
+    return keys
+
+
 def step_members(drawing, steps) -> dict:
     """node -> the step cluster (of ``steps``) it sits in, for the nodes inside one of them."""
     step_set = set(steps)

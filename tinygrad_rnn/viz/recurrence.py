@@ -22,15 +22,21 @@ import functools
 import heapq
 from collections import Counter
 
-from .ir import Cluster, Edge, Node, common_cluster, step_blocks, step_members
+from .ir import Cluster, Edge, Node, common_cluster, step_blocks, step_keys, step_members
 
 
-def find_steps(drawing) -> bool:
-    """Cut ``drawing`` into time-step clusters when it holds a recurrence; return whether it did."""
+def _adjacency(drawing):
+    """node -> the nodes it reads, and node -> the nodes that read it."""
     preds, succs = {}, {}
     for src, dst in drawing.edges:
         preds.setdefault(dst, []).append(src)
         succs.setdefault(src, []).append(dst)
+    return preds, succs
+
+
+def find_steps(drawing) -> bool:
+    """Cut ``drawing`` into time-step clusters when it holds a recurrence; return whether it did."""
+    preds, succs = _adjacency(drawing)
     order = _topological(drawing.nodes, preds, succs)
     chain = _recurrence(order, preds)
     if len(chain) < 2:
@@ -260,22 +266,14 @@ class _LoopNames:
 
     def __init__(self, drawing, steps):
         self.drawing, self.steps = drawing, steps
-        self.preds, self.succs = {}, {}
-        for src, dst in drawing.edges:
-            self.preds.setdefault(dst, []).append(src)
-            self.succs.setdefault(src, []).append(dst)
+        self.preds, self.succs = _adjacency(drawing)
         self.member = step_members(drawing, steps)
         time = {s: k for k, s in enumerate(steps)}
         self.time = {node: time[s] for node, s in self.member.items()}
+        self.key_of = step_keys(drawing, self.member)
         self.keyed = [{} for _ in steps]
-        self.key_of = {}
-        seen = Counter()
-        for node in drawing.nodes:
-            k = self.time.get(node)
-            if k is not None:
-                seen[(k, node.sig)] += 1
-                key = (node.sig, seen[(k, node.sig)])
-                self.keyed[k][key], self.key_of[node] = node, key
+        for node, key in self.key_of.items():
+            self.keyed[self.time[node]][key] = node
         self.readers = {}  # key of a value step k hands to step k+1 -> keys of its readers there
         for src, dst in drawing.edges:
             a, b = self.time.get(src), self.time.get(dst)

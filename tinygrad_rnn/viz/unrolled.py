@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .cells import add_cell, collapse_calls, state_count
 from .grads import GradNorms
-from .ir import Cluster, Drawing, Node, common_cluster, step_blocks, step_members
+from .ir import Cluster, Drawing, Node, common_cluster, step_blocks, step_keys, step_members
 from .labels import is_reverse, scalar_text, shape_text, state_role
 from .recurrence import find_steps
 from ..nn.module import Parameter
@@ -322,13 +322,9 @@ def name_initial_states(drawing):
         if len(steps) < 2:
             continue
         member = step_members(drawing, steps[:2])
-        seen, first, second = {}, {}, {}
-        for node in drawing.nodes:
-            step = member.get(node)
-            if step is not None:
-                key = (step, node.sig)
-                seen[key] = seen.get(key, 0) + 1
-                (first if step is steps[0] else second)[(node.sig, seen[key])] = node
+        first, second = {}, {}
+        for node, key in step_keys(drawing, member).items():
+            (first if member[node] is steps[0] else second)[key] = node
         generic = steps[0].kind == "step" and not any(n.role in ("hidden", "cell") for n in member)
         found = []
         for key, node in first.items():
